@@ -1,0 +1,338 @@
+"""Typed configuration: dataclass defaults <- conf/pipeline.yml <- conf/env/<env>.yml <- --set key=value.
+
+Everything is validated before Spark starts, so a typo in a key or a value of the wrong type fails in
+milliseconds with the key's dotted path and what is allowed, instead of minutes into a cluster job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+ENVIRONMENTS = ("local", "databricks", "emr")
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown or its value has the wrong type; the message names both."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Config sections. Defaults here are the documented defaults; conf/pipeline.yml restates the ones a
+# user is most likely to tune.
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MavenConfig:
+    """JVM libraries, declared once as Maven coordinates and named so each session picks what it needs."""
+
+    packages: dict[str, str] = field(
+        default_factory=lambda: {
+            "delta": "io.delta:delta-spark_4.1_2.13:4.2.0",
+            "graphframes": "io.graphframes:graphframes-spark4_2.13:0.12.3",
+            "spark_nlp": "com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0",
+        }
+    )
+    # Extra Maven repositories (a corporate mirror, say); Maven Central is always searched.
+    repositories: list[str] = field(default_factory=list)
+    # Ivy cache directory; empty means Spark's default (~/.ivy2.5.2), which the set-up command warms.
+    ivy_dir: str = ""
+    # False where the platform already puts the jars on the classpath (Databricks runtime, EMR).
+    resolve: bool = True
+
+
+@dataclass
+class SparkConfig:
+    master: str = "local[2]"
+    app_name: str = "slm-curator"
+    # Names from maven.packages that this environment's session loads.
+    packages: list[str] = field(default_factory=lambda: ["delta"])
+    show_progress: bool = True
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StorageConfig:
+    """Where tables live: a directory of Delta paths locally, Unity Catalog names when catalog is set."""
+
+    root: str = "data"
+    catalog: str = ""
+    schema: str = ""
+    # Checkpoints, Spark warehouse, scratch.
+    scratch: str = ""
+
+
+@dataclass
+class TrackingConfig:
+    # Empty: MLFLOW_TRACKING_URI if set, else a sqlite store under storage.root/mlflow.
+    tracking_uri: str = ""
+    experiment: str = "slm-curator"
+    enabled: bool = True
+
+
+@dataclass
+class IngestConfig:
+    """Readers for raw files. Field names let any JSONL/Parquet/CSV layout map onto documents."""
+
+    # Files, directories or globs. Empty: the embedded sample corpus, generated on first use.
+    input: list[str] = field(default_factory=list)
+    # Source label for every document; empty derives it from the file name.
+    source: str = ""
+    text_field: str = "text"
+    # Used when a record has no text field but has raw HTML (extracted with resiliparse).
+    html_field: str = "html"
+    id_field: str = "id"
+    url_field: str = "url"
+    # Plain-text files: one document per file, or one per blank-line-separated block.
+    text_mode: Literal["file", "paragraph"] = "file"
+    # Keep only the main content when extracting text from HTML (drops navigation, footers, ads).
+    html_main_content: bool = True
+    # Records whose UTF-8 text is larger than this go to quarantine as too_large.
+    max_doc_bytes: int = 2_000_000
+    # Raw records are kept in quarantine truncated to this many characters.
+    quarantine_preview_chars: int = 2000
+    # Upper bound on Spark tasks for reading; one file is read by one task.
+    max_read_partitions: int = 64
+    # Size of the embedded sample corpus in documents (before the broken records it also contains).
+    sample_documents: int = 3000
+
+
+@dataclass
+class PipelineConfig:
+    env: Literal["local", "databricks", "emr"] = "local"
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    maven: MavenConfig = field(default_factory=MavenConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted key -> value, for MLflow params and for printing."""
+        return flatten(dataclasses.asdict(self))
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading and validation
+# ----------------------------------------------------------------------------------------------
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, dict):
+        return str(tp).replace("typing.", "")
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check (and minimally convert) a value against a type annotation; ConfigError names the key."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{key}: expected a mapping of {sorted(f.name for f in dataclasses.fields(tp))}, got {value!r}"
+            )
+        return _build(tp, value, key + ".")
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(
+                f"{key}: {value!r} is not allowed; allowed values: {', '.join(map(repr, allowed))}"
+            )
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], key)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str):  # --set ingest.input=a.jsonl is a one-element list
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(v, val_tp, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, dict | list) or value is None:
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        # YAML reads `8` and `true` as numbers and booleans; as text they mean what Spark confs expect.
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - a programming error
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]}; allowed keys under {prefix.rstrip('.') or 'the top level'}: "
+            + ", ".join(sorted(names))
+        )
+    default = cls()
+    kwargs = {}
+    for name in names:
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], prefix + name)
+        else:
+            kwargs[name] = getattr(default, name)
+    return cls(**kwargs)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Overlay `over` onto `base`; mappings merge key by key, everything else (lists too) replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """'filter.gopher.min_doc_words=30' -> (['filter', 'gopher', 'min_doc_words'], 30) with YAML typing."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override {item!r} has an empty key part")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    return parts, value
+
+
+def _split_key(parts: list[str]) -> list[str]:
+    """Group dotted parts by the config's types: under a plain mapping field the rest is one key.
+
+    `spark.conf.spark.sql.shuffle.partitions` -> ['spark', 'conf', 'spark.sql.shuffle.partitions'].
+    """
+    out: list[str] = []
+    tp: Any = PipelineConfig
+    for i, part in enumerate(parts):
+        out.append(part)
+        if not dataclasses.is_dataclass(tp):
+            break
+        hint = typing.get_type_hints(tp).get(part)
+        if hint is None:
+            return parts  # unknown key: _build names it
+        if typing.get_origin(hint) is dict:
+            rest = parts[i + 1 :]
+            return out + ([".".join(rest)] if rest else [])
+        tp = hint
+    return out + parts[len(out) :]
+
+
+def _set_path(tree: dict[str, Any], parts: list[str], value: Any) -> None:
+    parts = _split_key(parts)
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def find_conf_dir(start: Path | None = None) -> Path | None:
+    """The nearest conf/ with pipeline.yml, looking up from `start` (default: the working directory)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "conf" / "pipeline.yml").is_file():
+            return folder / "conf"
+    return None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_config(
+    env: str = "local",
+    overrides: list[str] | None = None,
+    conf_dir: str | Path | None = None,
+) -> PipelineConfig:
+    """Defaults, then conf/pipeline.yml, then conf/env/<env>.yml, then each --set override, in order."""
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"env: {env!r} is not allowed; allowed values: {', '.join(ENVIRONMENTS)}")
+    tree: dict[str, Any] = {}
+    folder = Path(conf_dir) if conf_dir else find_conf_dir()
+    if folder is not None:
+        if conf_dir and not (folder / "pipeline.yml").is_file():
+            raise ConfigError(f"conf_dir: {folder} has no pipeline.yml")
+        tree = _read_yaml(folder / "pipeline.yml")
+        overlay = folder / "env" / f"{env}.yml"
+        if overlay.is_file():
+            tree = deep_merge(tree, _read_yaml(overlay))
+    tree["env"] = env
+    for item in overrides or []:
+        parts, value = parse_override(item)
+        _set_path(tree, parts, value)
+    cfg = _build(PipelineConfig, tree)
+    _check_semantics(cfg)
+    if folder is not None and not os.path.isabs(cfg.storage.root) and "://" not in cfg.storage.root:
+        # Relative data paths are relative to the project (the folder holding conf/), not the cwd.
+        cfg.storage.root = str((folder.parent / cfg.storage.root).resolve())
+    return cfg
+
+
+def _check_semantics(cfg: PipelineConfig) -> None:
+    unknown = [p for p in cfg.spark.packages if p not in cfg.maven.packages]
+    if unknown:
+        raise ConfigError(
+            f"spark.packages: {unknown[0]!r} is not declared; allowed values: {', '.join(sorted(cfg.maven.packages))}"
+        )
+    for name, coord in cfg.maven.packages.items():
+        if coord.count(":") != 2 or not all(coord.split(":")):
+            raise ConfigError(f"maven.packages.{name}: {coord!r} is not a group:artifact:version coordinate")
+    if bool(cfg.storage.catalog) != bool(cfg.storage.schema):
+        raise ConfigError(
+            "storage.catalog and storage.schema: set both (Unity Catalog names) or neither (paths)"
+        )
+    for key in ("max_doc_bytes", "quarantine_preview_chars", "max_read_partitions", "sample_documents"):
+        if getattr(cfg.ingest, key) <= 0:
+            raise ConfigError(f"ingest.{key}: must be a positive integer, got {getattr(cfg.ingest, key)}")

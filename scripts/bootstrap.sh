@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set-up shared by scripts/run.sh and scripts/test.sh: a project virtual environment with the pinned
+# versions (constraints.txt) and the JVM jars resolved into the Ivy cache. Each step is skipped when
+# already done, so the second call costs about a second.
+#   usage: scripts/bootstrap.sh [extras]        e.g. scripts/bootstrap.sh dev
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+venv="${SLM_VENV:-.venv}"
+
+python_bin="${PYTHON:-}"
+if [ -z "$python_bin" ]; then
+  for candidate in python3.11 python3.12 python3.10 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then python_bin="$candidate"; break; fi
+  done
+fi
+[ -n "$python_bin" ] || { echo "bootstrap: no python3 found (need Python 3.10-3.12)" >&2; exit 1; }
+command -v java >/dev/null 2>&1 || { echo "bootstrap: no java on PATH (need Java 17 for Spark 4.1)" >&2; exit 1; }
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+if [ "${java_major:-0}" -lt 17 ]; then echo "bootstrap: Java ${java_major} found; Spark 4.1 needs Java 17+" >&2; exit 1; fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "bootstrap: creating $venv with $python_bin"
+  "$python_bin" -m venv "$venv"
+fi
+
+stamp="$venv/.slm-installed-$(cat constraints.txt setup.cfg pyproject.toml | cksum | cut -d' ' -f1)-${extras:-base}"
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: installing slm-curator${extras:+[$extras]} with pinned versions (first run: a few minutes)"
+  "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
+  "$venv/bin/python" -m pip install --quiet --constraint constraints.txt --editable ".${extras:+[$extras]}"
+  rm -f "$venv"/.slm-installed-*
+  touch "$stamp"
+fi
+
+if ! "$venv/bin/python" -m slm_curator.spark --check >/dev/null 2>&1; then
+  echo "bootstrap: resolving JVM packages from Maven Central into the Ivy cache"
+  "$venv/bin/python" -m slm_curator.spark --warm
+fi

@@ -1,0 +1,65 @@
+"""Shared fixtures: one local Spark session with the real Delta jar for the whole run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or a skip saying why (it exists on developer machines and CI only)."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(
+            f"{path} is not present: ../shared/data ships with developer machines and CI, not user clones"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_config(tmp_path_factory):
+    from slm_curator.config import load_config
+
+    root = tmp_path_factory.mktemp("data")
+    overrides = [
+        f"storage.root={root}",
+        "spark.show_progress=false",
+        "spark.conf.spark.sql.shuffle.partitions=2",
+    ]
+    return load_config("local", overrides, conf_dir=ROOT / "conf")
+
+
+@pytest.fixture(scope="session")
+def spark(base_config):
+    from slm_curator.spark import get_spark
+
+    session = get_spark(base_config, app_name="slm-curator-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def cfg(base_config, tmp_path):
+    """A config whose tables and MLflow store live in this test's own folder."""
+    import dataclasses
+
+    storage = dataclasses.replace(base_config.storage, root=str(tmp_path / "data"))
+    return dataclasses.replace(base_config, storage=storage)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_mlflow(monkeypatch):
+    # A developer's MLFLOW_TRACKING_URI must not receive test runs.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield
+
+
+def venv_python() -> str:
+    import sys
+
+    return os.environ.get("SLM_TEST_PYTHON", sys.executable)

@@ -1,0 +1,104 @@
+"""Jobs as a user runs them: separate processes, real JVMs, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from tests.conftest import ROOT, venv_python
+
+from slm_curator.config import ConfigError, load_config
+from slm_curator.spark import check_delta_matches_pyspark, local_conf
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args, tmp_path, timeout=600):
+    return subprocess.run(
+        [venv_python(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **_java_env()},
+    )
+
+
+def _java_env():
+    import os
+
+    keep = ("JAVA_HOME", "SPARK_LOCAL_IP", "LANG")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def test_ingest_job_runs_end_to_end_and_second_run_says_nothing_new(tmp_path):
+    from slm_curator.spark import ivy_dir
+
+    src = tmp_path / "docs.jsonl"
+    src.write_text(
+        "".join(json.dumps({"id": i, "text": f"text of document {i}"}) + "\n" for i in range(30))
+        + "{broken\n"
+    )
+    ivy = ivy_dir(load_config("local", conf_dir=ROOT / "conf"))  # the cache the set-up command warmed
+    args = [
+        "jobs/ingest.py",
+        "--input",
+        str(src),
+        "--quiet",
+        "--set",
+        f"storage.root={tmp_path / 'data'}",
+        "--set",
+        f"maven.ivy_dir={ivy}",
+        "--set",
+        "spark.show_progress=false",
+    ]
+    first = _run(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "ingest" in first.stdout and "quarantined:bad_json: 1" in first.stdout
+    line = next(x for x in first.stdout.splitlines() if x.startswith("ingest"))
+    assert line.split()[1:4] == ["31", "30", "30"]  # input, output, new
+    second = _run(args, tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "nothing new: all 30 documents were already ingested" in second.stdout
+
+
+def test_unresolvable_maven_package_fails_naming_the_coordinate(tmp_path):
+    coordinate = "io.slmcurator.missing:no-such-artifact_2.13:0.0.1"
+    proc = _run(
+        [
+            "-m",
+            "slm_curator.spark",
+            "--warm",
+            "--set",
+            f"maven.packages.delta={coordinate}",
+            "--set",
+            f"maven.ivy_dir={tmp_path / 'ivy'}",
+            "--set",
+            f"storage.root={tmp_path / 'data'}",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 2
+    assert f"could not resolve Maven package {coordinate}" in proc.stderr
+    assert "maven.packages" in proc.stderr
+
+
+def test_delta_coordinate_must_match_the_pyspark_line():
+    cfg = load_config(
+        "local", ["maven.packages.delta=io.delta:delta-spark_3.5_2.13:3.3.0"], conf_dir=ROOT / "conf"
+    )
+    with pytest.raises(ConfigError, match="built for Spark 3.5, but pyspark is 4.1"):
+        check_delta_matches_pyspark(cfg)
+
+
+def test_local_session_conf_has_delta_packages_and_small_machine_settings():
+    cfg = load_config("local", ["maven.ivy_dir=/tmp/ivy-x"], conf_dir=ROOT / "conf")
+    conf = local_conf(cfg)
+    assert conf["spark.jars.packages"] == "io.delta:delta-spark_4.1_2.13:4.2.0"
+    assert conf["spark.jars.ivy"] == "/tmp/ivy-x"
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert conf["spark.ui.enabled"] == "false"
+    assert conf["spark.sql.shuffle.partitions"] == "4"
+    no_resolve = local_conf(load_config("local", ["maven.resolve=false"], conf_dir=ROOT / "conf"))
+    assert "spark.jars.packages" not in no_resolve
