@@ -102,3 +102,16 @@ def test_local_session_conf_has_delta_packages_and_small_machine_settings():
     assert conf["spark.sql.shuffle.partitions"] == "4"
     no_resolve = local_conf(load_config("local", ["maven.resolve=false"], conf_dir=ROOT / "conf"))
     assert "spark.jars.packages" not in no_resolve
+
+
+def test_databricks_bundle_tasks_point_at_existing_jobs():
+    import yaml
+
+    bundle = yaml.safe_load((ROOT / "databricks.yml").read_text())
+    tasks = bundle["resources"]["jobs"]["slm_curator"]["tasks"]
+    assert tasks
+    for task in tasks:
+        job = ROOT / task["spark_python_task"]["python_file"]
+        assert job.is_file(), job
+        params = task["spark_python_task"]["parameters"]
+        assert params[:2] == ["--env", "databricks"]

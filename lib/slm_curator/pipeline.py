@@ -62,12 +62,8 @@ def ingest_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
         result = run_ingest(spark, cfg, run_id, files)
         tracker.log_metrics(result_metrics(result))
         _log_input_files(tracker, files)
-        tracker.log_table(
-            spark, delta.table_ref(cfg.storage, "documents"), result.documents_version, "output"
-        )
-        tracker.log_table(
-            spark, delta.table_ref(cfg.storage, "quarantine"), result.quarantine_version, "output"
-        )
+        tracker.log_table(delta.table_ref(cfg.storage, "documents"), result.documents_version, "output")
+        tracker.log_table(delta.table_ref(cfg.storage, "quarantine"), result.quarantine_version, "output")
     notes = []
     if result.documents_inserted == 0 and result.quarantine_inserted == 0 and result.records > 0:
         notes.append(

@@ -193,9 +193,9 @@ def _sentence(rng: random.Random, topic: str) -> str:
     pattern = rng.randrange(4)
     a, b = rng.sample(nouns, 2)
     if pattern == 0:
-        s = f"{a[0].upper() + a[1:]} {rng.choice(verbs)} {b} {rng.choice(times)}."
+        s = f"{a[0].upper() + a[1:]} can {rng.choice(verbs)} {b} {rng.choice(times)}."
     elif pattern == 1:
-        s = f"{rng.choice(CONNECTIVES)} {a} {rng.choice(verbs)} {b}, especially {rng.choice(times)}."
+        s = f"{rng.choice(CONNECTIVES)} {a} tends to {rng.choice(verbs)} {b}, especially {rng.choice(times)}."
     elif pattern == 2:
         s = rng.choice(OPINIONS).format(a=a)
     else:
@@ -423,8 +423,7 @@ def write_sample_corpus(folder: str | Path, documents: int = 3000, seed: int = 1
     n_stories = int(documents * 0.2)
     n_warc = int(documents * 0.12)
     n_parquet = int(documents * 0.05)
-    n_text = max(3, documents - n_web - n_stories - n_warc - n_parquet - 100)
-    n_text = min(n_text, 40)
+    n_text = min(40, max(3, documents // 75))
 
     web = _web_documents(rng, n_web)
     with gzip.GzipFile(folder / "web_pages.jsonl.gz", "wb", mtime=0) as fh:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from slm_curator.config import ConfigError, PipelineConfig
-from slm_curator.delta import TableRef, read
+from slm_curator.delta import TableRef
 
 log = logging.getLogger(__name__)
 
@@ -103,21 +102,25 @@ class Tracker:
 
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
 
-    def log_table(self, spark, ref: TableRef, version: int | None, context: str) -> None:
-        """Record a Delta table at a version as this run's input or output dataset."""
+    def log_table(self, ref: TableRef, version: int | None, context: str) -> None:
+        """Record a Delta table at a version as this run's input or output dataset.
+
+        A metadata-only dataset (DeltaDatasetSource + version): no Spark job runs to log lineage.
+        """
         if not self.enabled or version is None:
             return
         import mlflow
+        from mlflow.data.delta_dataset_source import DeltaDatasetSource
+        from mlflow.data.meta_dataset import MetaDataset
 
-        df = read(spark, ref, version)
+        where = {"path": ref.identifier} if ref.is_path else {"delta_table_name": ref.identifier}
+        source = DeltaDatasetSource(delta_table_version=version, **where)
         digest = hashlib.sha256(f"{ref.identifier}@{version}".encode()).hexdigest()[:16]
-        location = {"path": ref.identifier} if ref.is_path else {"table_name": ref.identifier}
-        with warnings.catch_warnings():  # schema inference hints meant for model signatures
-            warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_spark(
-                df, version=str(version), name=ref.name, digest=digest, **location
-            )
-        mlflow.log_input(dataset, context=context, tags={"delta_version": str(version)})
+        mlflow.log_input(
+            MetaDataset(source=source, name=ref.name, digest=digest),
+            context=context,
+            tags={"delta_version": str(version)},
+        )
         mlflow.set_tag(f"{context}.{ref.name}", f"{ref.identifier}@v{version}")
 
     def run_link(self, run_id: str | None) -> str:
