@@ -50,6 +50,13 @@ def test_overrides_are_typed_and_applied_in_order():
     assert cfg.spark.conf["spark.driver.memory"] == "4g"  # merged, not replaced
 
 
+def test_the_documented_filter_override_works():
+    assert (
+        load_config("local", ["filter.gopher.min_doc_words=30"], conf_dir=CONF).filter.gopher.min_doc_words
+        == 30
+    )
+
+
 def test_single_path_override_becomes_a_list():
     assert load_config("local", ["ingest.input=data/x.jsonl"], conf_dir=CONF).ingest.input == ["data/x.jsonl"]
 
@@ -63,7 +70,12 @@ def test_single_path_override_becomes_a_list():
             "ingest.text_mode: 'lines' is not allowed; allowed values: 'file', 'paragraph'",
         ),
         ("ingest.bogus=1", "unknown key ingest.bogus; allowed keys under ingest:"),
-        ("filter.gopher.min_doc_words=30", "unknown key filter; allowed keys under the top level:"),
+        ("filtr.gopher.min_doc_words=30", "unknown key filtr; allowed keys under the top level:"),
+        (
+            "filter.gopher.min_words=30",
+            "unknown key filter.gopher.min_words; allowed keys under filter.gopher:",
+        ),
+        ("filter.gopher.min_doc_words=lots", "filter.gopher.min_doc_words: expected an integer"),
         ("ingest.html_main_content=maybe", "ingest.html_main_content: expected true or false"),
         ("ingest.source=[a, b]", "ingest.source: expected a string"),
         (

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     """`slm-curator <stage> ...`: the installed entry point; same as `python jobs/<stage>.py`."""
     from slm_curator import pipeline
 
-    stages = {"pipeline": pipeline.main, "ingest": pipeline.ingest_main}
+    stages = {"pipeline": pipeline.main, "ingest": pipeline.ingest_main, "filter": pipeline.filter_main}
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in stages:
         print(f"usage: slm-curator {{{','.join(stages)}}} [options]", file=sys.stderr)

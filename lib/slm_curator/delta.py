@@ -122,7 +122,12 @@ def check_schema(spark, df, ref: TableRef) -> None:
 
 
 def write(
-    df, ref: TableRef, mode: str = "append", txn: Txn | None = None, partition_by: list[str] | None = None
+    df,
+    ref: TableRef,
+    mode: str = "append",
+    txn: Txn | None = None,
+    partition_by: list[str] | None = None,
+    user_metadata: str | None = None,
 ) -> WriteResult:
     """Append or overwrite; with `txn`, a repeat of the same (app_id, version) commits nothing."""
     if mode not in ("append", "overwrite"):
@@ -138,6 +143,8 @@ def write(
         writer = writer.option("txnAppId", txn.app_id).option("txnVersion", txn.version)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
+    if user_metadata is not None:  # recorded in the commit: DESCRIBE HISTORY shows it
+        writer = writer.option("userMetadata", user_metadata)
     try:
         writer.save(ref.identifier) if ref.is_path else writer.saveAsTable(ref.identifier)
     except Exception as exc:

@@ -94,7 +94,43 @@ def _log_input_files(tracker: Tracker, files: list[str]) -> None:
         mlflow.log_artifact(str(path))
 
 
-STAGES = {"ingest": ingest_stage}
+def filter_stage(spark, cfg: PipelineConfig, tracker: Tracker, dry_run: bool = False) -> StageSummary:
+    from slm_curator.filters.stage import run_filter
+
+    started = time.time()
+    with tracker.stage_run("filter"):
+        result = run_filter(spark, cfg, tracker.active_run_id(), dry_run=dry_run)
+        tracker.log_metrics(
+            {"documents": result.documents, "kept": result.kept, "dropped": result.documents - result.kept}
+            | {f"dropped_{reason}": n for reason, n in result.drop_reasons.items()}
+        )
+        docs_ref = delta.table_ref(cfg.storage, "documents")
+        tracker.log_table(docs_ref, result.input_version, "input")
+        if not dry_run:
+            tracker.log_table(delta.table_ref(cfg.storage, "filtered"), result.output_version, "output")
+        if result.histograms:
+            tracker.log_histograms(result.histograms, "filter_signal_histograms")
+    notes = []
+    if result.skipped:
+        notes.append(
+            f"nothing new: filtered is up to date with documents@v{result.input_version} and this config"
+        )
+    if dry_run:
+        notes.append("dry run: nothing written")
+    return StageSummary(
+        stage="filter",
+        input_rows=result.documents,
+        output_rows=result.kept,
+        new_rows=0 if result.skipped or dry_run else result.documents,
+        table=delta.table_ref(cfg.storage, "filtered").identifier,
+        version=result.output_version,
+        seconds=time.time() - started,
+        notes=notes,
+        details={f"dropped:{k}": v for k, v in sorted(result.drop_reasons.items(), key=lambda kv: -kv[1])},
+    )
+
+
+STAGES = {"ingest": ingest_stage, "filter": filter_stage}
 
 
 def run_pipeline(
@@ -153,6 +189,24 @@ def main(argv: list[str] | None = None) -> int:
     def body():
         cfg = config_from_args(args, _input_overrides(args.input))
         run_pipeline(cfg)
+
+    return run_job(body)
+
+
+def filter_main(argv: list[str] | None = None) -> int:
+    """The filter stage alone: documents -> filtered (or, with --dry-run, only the counts)."""
+    parser = job_parser("slm-curator filter: documents -> filtered (signals, cleaned text, drop reasons)")
+    parser.add_argument("--dry-run", action="store_true", help="report what would be dropped; write nothing")
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body():
+        cfg = config_from_args(args)
+        tracker = Tracker(cfg)
+        spark = get_spark(cfg)
+        with tracker.pipeline_run("filter", tags={"env": cfg.env, "dry_run": str(args.dry_run)}) as run_id:
+            summary = filter_stage(spark, cfg, tracker, dry_run=args.dry_run)
+            print(format_summary([summary], tracker.run_link(run_id)))
 
     return run_job(body)
 

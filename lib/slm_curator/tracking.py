@@ -123,6 +123,49 @@ class Tracker:
         )
         mlflow.set_tag(f"{context}.{ref.name}", f"{ref.identifier}@v{version}")
 
+    def active_run_id(self) -> str | None:
+        if not self.enabled:
+            return None
+        import mlflow
+
+        run = mlflow.active_run()
+        return run.info.run_id if run else None
+
+    def log_histograms(self, histograms: dict[str, list[tuple[float, float]]], name: str) -> None:
+        """Histograms as JSON (bins of centre x, count y) and as one PNG grid, for the MLflow UI."""
+        if not self.enabled or not histograms:
+            return
+        import json
+        import math
+        import tempfile
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import mlflow
+
+        cols = 5
+        rows = math.ceil(len(histograms) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 3.2, rows * 2.4), squeeze=False)
+        for ax, (signal, bins) in zip(axes.flat, histograms.items()):
+            if bins:
+                xs, ys = zip(*bins, strict=True)
+                width = (max(xs) - min(xs)) / max(len(xs), 1) or 1.0
+                ax.bar(xs, ys, width=width * 0.9)
+            ax.set_title(signal, fontsize=7)
+            ax.tick_params(labelsize=6)
+        for ax in list(axes.flat)[len(histograms) :]:
+            ax.axis("off")
+        fig.tight_layout()
+        with tempfile.TemporaryDirectory() as tmp:
+            fig.savefig(f"{tmp}/{name}.png", dpi=90)
+            with open(f"{tmp}/{name}.json", "w") as fh:
+                json.dump({k: [list(b) for b in v] for k, v in histograms.items()}, fh, indent=1)
+            mlflow.log_artifact(f"{tmp}/{name}.png")
+            mlflow.log_artifact(f"{tmp}/{name}.json")
+        plt.close(fig)
+
     def run_link(self, run_id: str | None) -> str:
         if not self.enabled or not run_id:
             return "tracking disabled"

@@ -1,0 +1,66 @@
+"""Gopher quality rules (Rae et al. 2021, appendix A1): length, word shape, symbols, bullets, stop words."""
+
+from __future__ import annotations
+
+import re
+
+from slm_curator.config import GopherQualityConfig
+
+_WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit: the token is a word, not a symbol
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def is_symbol_word(word: str) -> bool:
+    """Only punctuation or symbols (no letter or digit)."""
+    return not (word.isalnum() or _WORD_CHAR.search(word))
+
+
+def has_letter(word: str) -> bool:
+    return word.isalpha() or _LETTER.search(word) is not None
+
+
+def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozenset[str]) -> dict[str, float]:
+    n_words = len(tokens)
+    # Most tokens are plain words: str.isalpha settles them at C speed; only the rest needs a regex.
+    others = [w for w in tokens if not w.isalpha()]
+    symbols = [w for w in others if is_symbol_word(w)]
+    n_content = n_words - len(symbols)
+    content_chars = sum(map(len, tokens)) - sum(map(len, symbols))
+    alpha_words = n_words - len(others) + sum(map(has_letter, others))
+    n_lines = len(lines) or 1
+    per_word = 1.0 / n_words if n_words else 0.0
+    return {
+        "gopher_words": n_content,
+        "gopher_mean_word_length": content_chars / n_content if n_content else 0.0,
+        "gopher_hash_ratio": text.count("#") * per_word,
+        "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) * per_word,
+        "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(("•", "-")) for ln in lines) / n_lines,
+        "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / n_lines,
+        "gopher_alpha_words_ratio": alpha_words * per_word,
+        "gopher_stop_words": len(stop_words.intersection(tokens)),
+    }
+
+
+def reasons(s: dict[str, float], cfg: GopherQualityConfig) -> list[str]:
+    out = []
+    if s["gopher_words"] < cfg.min_doc_words:
+        out.append("gopher_short_doc")
+    if s["gopher_words"] > cfg.max_doc_words:
+        out.append("gopher_long_doc")
+    if s["gopher_words"] and s["gopher_mean_word_length"] < cfg.min_avg_word_length:
+        out.append("gopher_below_avg_word_length")
+    if s["gopher_mean_word_length"] > cfg.max_avg_word_length:
+        out.append("gopher_above_avg_word_length")
+    if s["gopher_hash_ratio"] > cfg.max_symbol_word_ratio:
+        out.append("gopher_too_many_hashes")
+    if s["gopher_ellipsis_ratio"] > cfg.max_symbol_word_ratio:
+        out.append("gopher_too_many_ellipsis")
+    if s["gopher_bullet_lines_ratio"] > cfg.max_bullet_lines_ratio:
+        out.append("gopher_too_many_bullets")
+    if s["gopher_ellipsis_lines_ratio"] > cfg.max_ellipsis_lines_ratio:
+        out.append("gopher_too_many_end_ellipsis")
+    if s["gopher_alpha_words_ratio"] < cfg.min_alpha_words_ratio:
+        out.append("gopher_below_alpha_threshold")
+    if s["gopher_stop_words"] < cfg.min_stop_words:
+        out.append("gopher_few_stop_words")
+    return out

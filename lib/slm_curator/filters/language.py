@@ -1,0 +1,55 @@
+"""Language identification with lingua: its models ship inside the PyPI wheel, so nothing downloads.
+
+The detector is built once per process (it is the expensive part) and reads only the head of each
+document: a few thousand characters decide the language as well as the whole page does.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from slm_curator.config import ConfigError, LanguageConfig
+
+
+@lru_cache(maxsize=4)
+def _detector(candidates: tuple[str, ...], low_accuracy: bool):
+    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+    languages = []
+    for code in candidates:
+        try:
+            languages.append(Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())))
+        except (AttributeError, ValueError) as exc:
+            raise ConfigError(
+                f"filter.language.candidates: {code!r} is not an ISO 639-1 code lingua knows"
+            ) from exc
+    builder = (
+        LanguageDetectorBuilder.from_languages(*languages)
+        if len(languages) > 1
+        else LanguageDetectorBuilder.from_all_languages()
+    )
+    if low_accuracy:
+        builder = builder.with_low_accuracy_mode()
+    return builder.build()
+
+
+def detect(text: str, cfg: LanguageConfig) -> tuple[str, float]:
+    """(ISO 639-1 code, confidence in [0, 1]); ('unknown', 0.0) when nothing is detectable."""
+    head = text[: cfg.max_chars]
+    if not head.strip():
+        return "unknown", 0.0
+    values = _detector(tuple(cfg.candidates), cfg.low_accuracy).compute_language_confidence_values(head)
+    if not values or values[0].value <= 0:
+        return "unknown", 0.0
+    top = values[0]
+    return top.language.iso_code_639_1.name.lower(), float(top.value)
+
+
+def reasons(lang: str, confidence: float, cfg: LanguageConfig) -> list[str]:
+    if not cfg.keep:
+        return []
+    if lang not in cfg.keep:
+        return ["language_not_kept"]
+    if confidence < cfg.min_confidence:
+        return ["language_low_confidence"]
+    return []

@@ -1,0 +1,31 @@
+"""Line and paragraph views of a document, and the duplicate counting the repetition rules share."""
+
+from __future__ import annotations
+
+import re
+
+PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
+LINE_SPLIT = re.compile(r"\n+")
+
+
+def paragraphs(text: str) -> list[str]:
+    """Blank-line separated blocks (Gopher's paragraphs)."""
+    return PARAGRAPH_SPLIT.split(text.strip())
+
+
+def newline_lines(text: str) -> list[str]:
+    """Lines split on runs of newlines (Gopher's lines: empty lines never count)."""
+    return LINE_SPLIT.split(text)
+
+
+def duplicates(items: list[str]) -> tuple[int, int]:
+    """(repeated items, characters in repeats): every occurrence after the first counts."""
+    seen: set[str] = set()
+    count = chars = 0
+    for item in items:
+        if item in seen:
+            count += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return count, chars

@@ -1,0 +1,98 @@
+"""The filter stage in Spark: every document kept with signals, idempotent, dry run, MLflow records."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from slm_curator import delta
+from slm_curator.filters.document import analyze, signal_names
+from slm_curator.pipeline import filter_stage, ingest_stage
+from slm_curator.sample_corpus import write_sample_corpus
+from slm_curator.tracking import Tracker
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture
+def ingested(spark, cfg, tmp_path):
+    corpus = write_sample_corpus(tmp_path / "corpus", documents=300)
+    cfg = dataclasses.replace(cfg, ingest=dataclasses.replace(cfg.ingest, input=[str(corpus)]))
+    tracker = Tracker(cfg)
+    with tracker.pipeline_run("test"):
+        ingest_stage(spark, cfg, tracker)
+    return cfg, tracker
+
+
+def test_filter_keeps_every_document_with_signals_and_matches_the_pure_function(spark, ingested):
+    cfg, tracker = ingested
+    with tracker.pipeline_run("test"):
+        summary = filter_stage(spark, cfg, tracker)
+    docs = delta.read(spark, delta.table_ref(cfg.storage, "documents"))
+    filtered = delta.read(spark, delta.table_ref(cfg.storage, "filtered"))
+    assert filtered.count() == docs.count() == summary.input_rows
+    assert filtered.select("doc_id").distinct().count() == docs.count()
+    assert set(filtered.select("signals.*").columns) == set(signal_names(cfg.filter))
+    assert filtered.where("keep <> (size(drop_reasons) = 0)").count() == 0
+    assert 0 < summary.output_rows < summary.input_rows
+    langs = {r[0] for r in filtered.select("language").distinct().collect()}
+    assert {"en", "de", "fr", "es"} <= langs
+
+    # Spark's result is the pure function's result
+    for row in filtered.orderBy("doc_id").limit(25).collect():
+        expected = analyze(row["text"], cfg.filter)
+        assert row["drop_reasons"] == expected.reasons
+        assert row["text_clean"] == expected.text_clean
+        assert row["signals"]["n_tokens"] == expected.signals["n_tokens"]
+
+
+def test_rerun_is_a_no_op_and_config_change_recomputes(spark, ingested):
+    cfg, tracker = ingested
+    with tracker.pipeline_run("test"):
+        first = filter_stage(spark, cfg, tracker)
+        again = filter_stage(spark, cfg, tracker)
+    assert again.version == first.version and "nothing new" in again.notes[0]
+    assert again.output_rows == first.output_rows
+
+    looser = dataclasses.replace(
+        cfg,
+        filter=dataclasses.replace(
+            cfg.filter, gopher=dataclasses.replace(cfg.filter.gopher, min_doc_words=1)
+        ),
+    )
+    with tracker.pipeline_run("test"):
+        changed = filter_stage(spark, looser, tracker)
+    assert changed.version == first.version + 1
+    assert changed.details.get("dropped:gopher_short_doc", 0) < first.details.get(
+        "dropped:gopher_short_doc", 0
+    )
+
+
+def test_dry_run_reports_without_writing(spark, ingested):
+    cfg, tracker = ingested
+    with tracker.pipeline_run("test"):
+        summary = filter_stage(spark, cfg, tracker, dry_run=True)
+    assert not delta.exists(spark, delta.table_ref(cfg.storage, "filtered"))
+    assert summary.details and summary.output_rows < summary.input_rows
+    assert "dry run" in summary.notes[-1]
+
+
+def test_drop_counts_and_histograms_go_to_mlflow(spark, ingested):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    cfg, tracker = ingested
+    with tracker.pipeline_run("test"):
+        summary = filter_stage(spark, cfg, tracker)
+    client = MlflowClient(mlflow.get_tracking_uri())
+    run = next(r for r in client.search_runs([tracker.experiment_id]) if r.info.run_name == "filter")
+    metrics = run.data.metrics
+    assert metrics["documents"] == summary.input_rows and metrics["kept"] == summary.output_rows
+    for key, n in summary.details.items():
+        assert metrics[f"dropped_{key.split(':', 1)[1]}"] == n
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"filter_signal_histograms.png", "filter_signal_histograms.json"} <= artifacts
+    names = {d.dataset.name: {t.key: t.value for t in d.tags} for d in run.inputs.dataset_inputs}
+    assert names["documents"]["mlflow.data.context"] == "input"
+    assert names["filtered"]["mlflow.data.context"] == "output"

@@ -1,0 +1,279 @@
+"""Each heuristic rule on small real-looking snippets, and the edge cases that break naive filters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from slm_curator.config import FilterConfig
+from slm_curator.filters import bad_words, c4, fineweb, gopher_quality, gopher_repetition, language
+from slm_curator.filters.document import analyze, signal_names
+from slm_curator.text.tokenize import count_sentences, words
+
+PROSE = (
+    "The committee met on Tuesday to discuss the new library. Members agreed that the building "
+    "needs more light and quieter reading rooms. The architect will present two designs next month, "
+    "and residents are invited to comment. Funding has already been approved by the council, "
+    "which expects construction to begin in the spring. The old reading room will stay open until then, "
+    "with the same hours as before."
+)
+
+
+def cfg(**families) -> FilterConfig:
+    base = FilterConfig()
+    base = dataclasses.replace(base, language=dataclasses.replace(base.language, enabled=False))
+    return dataclasses.replace(base, **families)
+
+
+def reasons_of(text, config=None):
+    return set(analyze(text, config or cfg()).reasons)
+
+
+# ---- tokenizer ----------------------------------------------------------------------------------
+
+
+def test_tokenizer_follows_spacy_where_it_matters():
+    assert words("Don't stop, it's 3.14 km... Mr. Smith lives in the U.S. (really)!") == [
+        "Do",
+        "n't",
+        "stop",
+        ",",
+        "it",
+        "'s",
+        "3.14",
+        "km",
+        "...",
+        "Mr.",
+        "Smith",
+        "lives",
+        "in",
+        "the",
+        "U.S.",
+        "(",
+        "really",
+        ")",
+        "!",
+    ]
+    assert words("see https://example.com/a?b=1. Then") == ["see", "https://example.com/a?b=1", ".", "Then"]
+    assert words("well-known cannot") == ["well", "-", "known", "can", "not"]
+
+
+def test_tokenizer_keeps_indic_words_whole():
+    assert words("ಕನ್ನಡ ಭಾಷೆ") == ["ಕನ್ನಡ", "ಭಾಷೆ"]
+
+
+def test_sentence_count_like_spacys_sentencizer():
+    # spaCy splits this into 4 too: 'He left. "' | 'Why?"' | 'she asked.' | 'Mr. Brown stayed!'
+    assert count_sentences(words('He left. "Why?" she asked. Mr. Brown stayed!')) == 4
+    assert count_sentences(words("No terminal punctuation here")) == 1
+    assert count_sentences([]) == 0
+
+
+# ---- C4 -----------------------------------------------------------------------------------------
+
+
+def _c4(text, **overrides):
+    conf = dataclasses.replace(FilterConfig().c4, **overrides)
+    lines = text.splitlines()
+    return c4.clean(lines, [words(x) for x in lines], conf), conf
+
+
+def test_c4_line_rules_and_cleaned_text():
+    text = (
+        "Home | About | Contact\n"
+        "This line has terminal punctuation and enough words.\n"
+        "Too short.\n"
+        "Please enable JavaScript to view the comments on this page.\n"
+        "We use cookies to improve your experience, see our privacy policy.\n"
+        "This line ends with an ellipsis and is dropped...\n"
+        "A citation is removed here [1] before the checks run."
+    )
+    (clean, s), conf = _c4(text)
+    assert clean.splitlines() == [
+        "This line has terminal punctuation and enough words.",
+        "A citation is removed here  before the checks run.",
+    ]
+    assert (s["c4_lines_no_terminal_punct"], s["c4_lines_few_words"]) == (2, 1)
+    assert (s["c4_lines_javascript"], s["c4_lines_policy"]) == (1, 1)
+    assert c4.reasons(s, conf) == ["c4_too_few_sentences"]
+
+
+def test_c4_page_rules():
+    (_, s), conf = _c4("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" + PROSE)
+    assert "c4_lorem_ipsum" in c4.reasons(s, conf)
+    (_, s), conf = _c4("Here is code: if (x) { return y; } done.\n" + PROSE)
+    assert "c4_curly_bracket" in c4.reasons(s, conf)
+    (_, s), conf = _c4(PROSE)
+    assert c4.reasons(s, conf) == [] and s["c4_sentences"] == 5
+
+
+def test_c4_curly_bracket_in_a_dropped_line_does_not_drop_the_page():
+    (_, s), conf = _c4("function f() { return 1 }\n" + PROSE)  # no terminal punctuation: line removed first
+    assert c4.reasons(s, conf) == []
+
+
+def test_c4_giant_word_removes_the_line_only():
+    (clean, s), _ = _c4("x" * 1500 + " is a very long word indeed.\n" + PROSE)
+    assert s["c4_lines_long_word"] == 1 and clean == PROSE
+
+
+# ---- Gopher quality -----------------------------------------------------------------------------
+
+
+def _gq(text):
+    conf = FilterConfig().gopher
+    toks = words(text)
+    s = gopher_quality.signals(text, toks, text.splitlines(), frozenset(conf.stop_words))
+    return s, gopher_quality.reasons(s, conf)
+
+
+def test_gopher_quality_accepts_prose():
+    s, r = _gq(PROSE * 2)
+    assert r == [] and s["gopher_words"] == 2 * 67 and 4 < s["gopher_mean_word_length"] < 6
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Short text with the and of.", "gopher_short_doc"),
+        (" ".join(["a b c d e"] * 30) + " the and", "gopher_below_avg_word_length"),
+        (" ".join(["internationalisation"] * 60) + " the and", "gopher_above_avg_word_length"),
+        (PROSE + " #tag" * 20, "gopher_too_many_hashes"),
+        (PROSE + " wait..." * 20, "gopher_too_many_ellipsis"),
+        ("\n".join(f"- item number {i} with the and of words" for i in range(20)), "gopher_too_many_bullets"),
+        (
+            "\n".join(f"and the story goes on and on {i}..." for i in range(20)),
+            "gopher_too_many_end_ellipsis",
+        ),
+        (PROSE + " 123 456 789 ++ == %% 42 7 8 9 10 11 12" * 12, "gopher_below_alpha_threshold"),
+        (
+            " ".join(f"cheap shoes online {i} best prices guaranteed free shipping" for i in range(10)),
+            "gopher_few_stop_words",
+        ),
+    ],
+)
+def test_gopher_quality_rules(text, reason):
+    assert reason in _gq(text)[1]
+
+
+# ---- Gopher repetition --------------------------------------------------------------------------
+
+
+def _gr(text):
+    conf = FilterConfig().gopher_repetition
+    s = gopher_repetition.signals(text, words(text), conf)
+    return s, gopher_repetition.reasons(s, conf)
+
+
+def test_gopher_repetition_accepts_prose():
+    assert _gr(PROSE)[1] == []
+
+
+def test_gopher_repetition_duplicate_lines_paragraphs_and_ngrams():
+    _, r = _gr("\n\n".join([PROSE, "Subscribe to our newsletter today.", PROSE, PROSE]))
+    assert {
+        "gopher_rep_dup_para_frac",
+        "gopher_rep_dup_para_char_frac",
+        "gopher_rep_dup_line_char_frac",
+        "gopher_rep_dup_5_gram",
+        "gopher_rep_dup_10_gram",
+    } <= set(r)
+    s, r = _gr("buy now " * 100)
+    assert "gopher_rep_top_2_gram" in r and s["gopher_rep_top_2_gram_char_frac"] > 0.8
+
+
+def test_duplicated_ngram_scan_skips_past_each_repeat():
+    import numpy as np
+
+    # a b c a b c a b c: with n=3 the first repeat is at 3 ("a b c"), the scan jumps to 6, repeat again
+    ids = np.array([1, 2, 3, 1, 2, 3, 1, 2, 3], dtype=np.uint64)
+    lengths = np.ones(9, dtype=np.int64)
+    assert gopher_repetition.duplicated_ngram_chars(ids, lengths, 3) == 6
+    assert gopher_repetition.top_ngram_chars(ids, lengths, 3) == 3 * (3 + 2)
+
+
+# ---- FineWeb ------------------------------------------------------------------------------------
+
+
+def _fw(text):
+    conf = FilterConfig().fineweb
+    s = fineweb.signals(text, len(words(text)), conf.short_line_length)
+    return s, fineweb.reasons(s, conf)
+
+
+def test_fineweb_rules():
+    assert _fw(PROSE)[1] == []
+    menu = "\n".join(["Home", "Products", "About us", "Contact", "Login", "Cart"] * 3)
+    assert {
+        "fineweb_line_punct_ratio",
+        "fineweb_short_line_ratio",
+        "fineweb_char_dup_ratio",
+        "fineweb_list_ratio",
+    } <= set(_fw(menu)[1])
+    assert _fw("   \n  \n")[1] == ["fineweb_empty"]
+
+
+# ---- language and bad words ---------------------------------------------------------------------
+
+
+def test_language_detection_on_real_sentences():
+    conf = FilterConfig().language
+    assert language.detect(PROSE, conf)[0] == "en"
+    lang, score = language.detect(
+        "Der Garten braucht im Frühling viel Wasser und etwas Geduld, sagt meine Mutter.", conf
+    )
+    assert lang == "de" and score > 0.5
+    assert language.reasons("de", 0.99, conf) == ["language_not_kept"]
+    assert language.reasons("en", 0.2, conf) == ["language_low_confidence"]
+    assert language.detect("   ", conf) == ("unknown", 0.0)
+
+
+def test_bad_words_match_whole_words_and_phrases_only():
+    text = "The scunthorpe problem: a classic assassination of naive matching. Nothing bad here."
+    assert bad_words.count(words(text), text, "en") == 0
+    text = "This page mentions a boob and also 2 girls 1 cup twice: 2 Girls 1 Cup."
+    assert bad_words.count(words(text), text, "en") == 3
+    assert "en" in bad_words.available_languages() and "de" in bad_words.available_languages()
+
+
+# ---- the whole analysis: edge cases -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t  ", None])
+def test_empty_and_whitespace_documents_are_dropped_as_empty(text):
+    result = analyze(text, cfg())
+    assert result.reasons == ["empty_text"] and not result.keep and result.text_clean == ""
+
+
+def test_one_giant_line_is_handled():
+    text = ("word " * 200_000).strip() + "."
+    result = analyze(text, cfg())
+    assert not result.keep and result.signals["n_lines"] == 1
+    assert "gopher_rep_top_2_gram" in result.reasons
+
+
+def test_non_latin_scripts_get_signals_not_crashes():
+    ja = "これは日本語の文章です。東京は日本の首都です。今日はとても良い天気ですね。" * 5
+    result = analyze(ja, FilterConfig())
+    assert result.language == "ja" and "language_not_kept" in result.reasons
+    ar = "هذه جملة عربية طويلة لاختبار المرشحات. " * 20
+    assert analyze(ar, FilterConfig()).language == "ar"
+
+
+def test_invalid_surrogates_are_replaced_not_fatal():
+    result = analyze(PROSE + " \ud800 broken \udfff.", FilterConfig())
+    result.text_clean.encode("utf-8")  # writable to Arrow / Delta
+    assert result.language == "en"
+
+
+def test_clean_prose_is_kept_with_every_signal():
+    conf = FilterConfig()
+    second = (
+        "Several residents wrote letters in support of the plan. A teacher from the primary school asked "
+        "for a children's corner, and the librarian promised to include one. Parking remains the main "
+        "concern for people who live on the narrow streets nearby."
+    )
+    result = analyze(PROSE + "\n" + second, conf)
+    assert result.keep, result.reasons
+    assert set(signal_names(conf)) <= set(result.signals)
