@@ -97,7 +97,7 @@ def test_pipeline_run_is_tracked_with_dataset_lineage(spark, cfg, tmp_path):
     src = tmp_path / "src.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": f"document number {i}"}) + "\n" for i in range(20)))
     cfg = _with_input(cfg, [src])
-    (summary,) = run_pipeline(cfg, spark=spark)
+    (summary,) = run_pipeline(cfg, stages=["ingest"], spark=spark)
     assert (summary.input_rows, summary.new_rows) == (20, 20)
 
     client = MlflowClient(mlflow.get_tracking_uri())
@@ -121,5 +121,5 @@ def test_pipeline_run_is_tracked_with_dataset_lineage(spark, cfg, tmp_path):
     assert child.data.tags["output.documents"].endswith("@v0")
 
     # re-running is a no-op that says so
-    (again,) = run_pipeline(cfg, spark=spark)
+    (again,) = run_pipeline(cfg, stages=["ingest"], spark=spark)
     assert again.new_rows == 0 and "nothing new" in again.notes[0]

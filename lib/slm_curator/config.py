@@ -196,10 +196,12 @@ class LanguageConfig:
             "tr",
         ]
     )
-    # Characters of each document the detector reads (the head is enough and bounds the cost).
-    max_chars: int = 2000
-    # lingua's trigram-only mode: 2.4x faster, same top language on 99.4% of the shared web sample.
-    low_accuracy: bool = True
+    # Characters of each document the detector reads. The head bounds the cost: on the shared web sample
+    # the first 1000 characters give the whole document's language for 98.7% of documents (99.1% for
+    # the en / not-en decision) at 1.7x the speed of 2000 characters.
+    max_chars: int = 1000
+    # lingua's trigram-only mode: no faster than high accuracy on 1000 characters, and less accurate.
+    low_accuracy: bool = False
 
 
 @dataclass

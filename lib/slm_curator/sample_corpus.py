@@ -107,21 +107,29 @@ TOPICS = {
     ),
 }
 
-CONNECTIVES = [
-    "However,",
-    "In practice,",
-    "For example,",
-    "As a result,",
-    "Over time,",
-    "In many cases,",
-    "Still,",
-]
-OPINIONS = [
+# Sentence templates: {A}/{a} and {b} are topic nouns, {v} a verb, {t} a time phrase. An article uses
+# each template at most once, so its repetition statistics look like prose, not like a template.
+TEMPLATES = [
+    "{A} can {v} {b} {t}.",
+    "In practice, {a} tends to {v} {b}, especially {t}.",
     "Most experienced readers agree that {a} matters more than people expect.",
     "It is worth remembering that {a} rarely works alone.",
-    "The simplest advice is to start with {a} and observe the results.",
+    "The simplest advice is to start with {a} and observe the results {t}.",
     "Researchers have studied {a} for many years, and the findings are consistent.",
     "Many beginners overlook {a}, yet it is often the deciding factor.",
+    "When you look closely at {a}, you notice how it can {v} {b}.",
+    "A neighbour once told me that {a} would {v} {b} {t}, and she was right.",
+    "There is no single rule here; {a} and {b} behave differently {t}.",
+    "Few guides mention it, but {b} depends on {a} more than on anything else.",
+    "If {a} fails to {v} {b}, try again {t} with a smaller change.",
+    "Our notes from last year show {a} beginning to {v} {b} {t}.",
+    "Why does {a} {v} {b}? The short answer is patience.",
+    "Experts still debate whether {a} should {v} {b} at all.",
+    "One surprising detail: {b} improved after we paid attention to {a}.",
+    "Keep a small notebook and record how {a} changes {t}.",
+    "Nobody expects {b} to be perfect, but {a} helps a great deal.",
+    "The history of {a} is longer than most people assume.",
+    "Compared with {b}, {a} asks for less time and more care.",
 ]
 
 NAV = ["Home", "About", "Blog", "Shop", "Contact", "Login", "Register", "Search", "Categories", "Archives"]
@@ -188,28 +196,22 @@ STORY_PLACES = ["the park", "the garden", "the beach", "the forest", "the kitche
 STORY_FEELINGS = ["happy", "sad", "curious", "scared", "proud", "surprised"]
 
 
-def _sentence(rng: random.Random, topic: str) -> str:
+def _fill(template: str, rng: random.Random, topic: str) -> str:
     nouns, verbs, times = TOPICS[topic]
-    pattern = rng.randrange(4)
     a, b = rng.sample(nouns, 2)
-    if pattern == 0:
-        s = f"{a[0].upper() + a[1:]} can {rng.choice(verbs)} {b} {rng.choice(times)}."
-    elif pattern == 1:
-        s = f"{rng.choice(CONNECTIVES)} {a} tends to {rng.choice(verbs)} {b}, especially {rng.choice(times)}."
-    elif pattern == 2:
-        s = rng.choice(OPINIONS).format(a=a)
-    else:
-        s = f"When you look closely at {a}, you notice how it can {rng.choice(verbs)} {b} {rng.choice(times)}."
-    return s
+    return template.format(A=a[0].upper() + a[1:], a=a, b=b, v=rng.choice(verbs), t=rng.choice(times))
 
 
 def _paragraph(rng: random.Random, topic: str, sentences: int) -> str:
-    return " ".join(_sentence(rng, topic) for _ in range(sentences))
+    return " ".join(_fill(t, rng, topic) for t in rng.sample(TEMPLATES, sentences))
 
 
 def _article(rng: random.Random, topic: str) -> str:
     title = f"{rng.choice(['A practical guide to', 'Notes on', 'What we learned about', 'Understanding'])} {topic}"
-    paragraphs = [_paragraph(rng, topic, rng.randint(3, 6)) for _ in range(rng.randint(3, 8))]
+    order = rng.sample(TEMPLATES, rng.randint(8, len(TEMPLATES)))
+    cuts = sorted(rng.sample(range(1, len(order)), rng.randint(2, 4)))
+    parts = [order[i:j] for i, j in zip([0, *cuts], [*cuts, len(order)], strict=True)]
+    paragraphs = [" ".join(_fill(t, rng, topic) for t in part) for part in parts]
     return "\n\n".join([title, *paragraphs])
 
 

@@ -148,7 +148,7 @@ class Tracker:
         cols = 5
         rows = math.ceil(len(histograms) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(cols * 3.2, rows * 2.4), squeeze=False)
-        for ax, (signal, bins) in zip(axes.flat, histograms.items()):
+        for ax, (signal, bins) in zip(axes.flat, histograms.items(), strict=False):
             if bins:
                 xs, ys = zip(*bins, strict=True)
                 width = (max(xs) - min(xs)) / max(len(xs), 1) or 1.0

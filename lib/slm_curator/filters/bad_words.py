@@ -58,6 +58,9 @@ def count(tokens: list[str], text: str, language: str, default_language: str = "
         return 0
     if wl.substring is not None:
         return len(wl.substring.findall(text.lower()))
+    vocabulary = {t.lower() for t in set(tokens)}  # unique tokens first: most documents match nothing
+    if wl.single.isdisjoint(vocabulary) and wl.phrases.keys().isdisjoint(vocabulary):
+        return 0
     lowered = [t.lower() for t in tokens]
     total = sum(map(wl.single.__contains__, lowered))
     if wl.phrases and not wl.phrases.keys().isdisjoint(lowered):

@@ -30,7 +30,8 @@ def _detector(candidates: tuple[str, ...], low_accuracy: bool):
     )
     if low_accuracy:
         builder = builder.with_low_accuracy_mode()
-    return builder.build()
+    # Load every model now: lazy loading would bill the first document of each language.
+    return builder.with_preloaded_language_models().build()
 
 
 def detect(text: str, cfg: LanguageConfig) -> tuple[str, float]:

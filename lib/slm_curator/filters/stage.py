@@ -78,6 +78,8 @@ def apply_filters(documents, cfg: FilterConfig):
     """DataFrame -> DataFrame: the documents with text_clean, keep, drop_reasons, language, signals."""
     from pyspark.sql import functions as F
 
+    # Arrow batch size of the UDF: the documents each Python call analyses.
+    documents.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.batch_size))
     result = analyze_udf(cfg)(F.col("text"))
     return documents.withColumn("_f", result).select("*", "_f.*").drop("_f")
 

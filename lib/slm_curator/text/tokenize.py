@@ -24,7 +24,7 @@ _ABBREVIATIONS = (
 # Letters with their combining marks: `\w` alone splits Indic, Thai or Hebrew words at every vowel sign.
 _W = (
     r"[\w\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
-    r"\u0900-\u0963\u0966-\u0dff\u0e00-\u0e4e\u0e50-\u0eff\u1000-\u1049\u1050-\u109f\u1780-\u17d3\u200c\u200d]"
+    r"\u0780-\u07b1\u0900-\u0963\u0966-\u0dff\u0e00-\u0e4e\u0e50-\u0eff\u1000-\u1049\u1050-\u109f\u1780-\u17d3\u200c\u200d]"
 )
 
 # stdlib `re` (1.6x faster than `regex` here) with possessive quantifiers so failed alternatives
@@ -46,7 +46,7 @@ WORD_RE = re.compile(
     | \w+?(?=n['’]t\b)                                          # "do" of "don't"
     | n['’]t\b                                                  # "n't"
     | (?<=\w)['’](?:s|re|ve|ll|d|m|S|RE|VE|LL|D|M)\b            # clitics
-    | WORDCHAR+                                                 # words
+    | WORDCHAR+(?:(?:['’](?!(?:s|re|ve|ll|d|m)\b)|\.(?![A-Z]))WORDCHAR+)*  # words: o'clock, site.org
     | \.{2,}|…                                                  # ellipsis as one token
     | -{2,}                                                     # dashes
     | [^\w\s]                                                   # any other symbol, one per token

@@ -1,0 +1,187 @@
+"""Filter throughput: our one-pass signals-and-decisions vs datatrove's four filters, and Spark overhead.
+
+Baseline: datatrove 0.10 (spaCy English tokenizer) running GopherRepetition, GopherQuality, C4Quality and
+FineWebQuality in sequence on each document, single core, warm. Ours: `filters.document.analyze` on
+the same documents, same core, first with the same four families, then with language ID and bad words
+too. Then the filter stage's pandas UDF in Spark local mode with one core (`local[1]`), against the pure
+function on the same rows: the Spark overhead. Documents: every non-empty document of
+../shared/data/web (1720 real web pages, 5.3 MB), repeated `--spark-repeat` times for the Spark run.
+
+    .venv/bin/python benchmarks/filters.py            # prints a table, writes benchmarks/results/filters.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "web"
+
+
+def load_documents() -> list[str]:
+    if not DATA.is_dir():
+        sys.exit(f"benchmarks/filters.py needs {DATA} (../shared/data ships with developer machines and CI)")
+    texts = []
+    for path in sorted(DATA.glob("*.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            texts.extend(t for t in (json.loads(line).get("text") or "" for line in fh) if t.strip())
+    return texts
+
+
+def timed(fn, docs) -> float:
+    start = time.perf_counter()
+    fn(docs)
+    return time.perf_counter() - start
+
+
+def datatrove_pass(docs):
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    filters = [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
+    for f in filters:  # warm: load spaCy before timing
+        f.filter(Document(text=docs[0], id="warm"))
+
+    def run(texts):
+        for i, text in enumerate(texts):
+            for f in filters:
+                f.filter(Document(text=text, id=str(i)))
+
+    return run
+
+
+def ours_pass(cfg):
+    from slm_curator.filters.document import analyze
+
+    def run(texts):
+        for text in texts:
+            analyze(text, cfg)
+
+    return run
+
+
+def spark_pass(docs, cfg, repeat: int, root: Path) -> tuple[float, float, int]:
+    """(Spark seconds, pure seconds, rows) on `repeat` copies of the documents, one core each."""
+    from slm_curator.config import load_config
+    from slm_curator.filters.stage import apply_filters
+    from slm_curator.spark import get_spark
+
+    pipeline_cfg = load_config(
+        "local",
+        [
+            "spark.master=local[1]",
+            "spark.show_progress=false",
+            f"storage.root={root}",
+            "spark.conf.spark.sql.shuffle.partitions=1",
+            "spark.conf.spark.default.parallelism=1",
+        ],
+        conf_dir=ROOT / "conf",
+    )
+    spark = get_spark(pipeline_cfg, app_name="bench-filters")
+    rows = [(i, t) for i, t in enumerate(docs * repeat)]
+    df = spark.createDataFrame(rows, "doc_id long, text string").repartition(4).cache()
+    df.count()
+    apply_filters(df.limit(200), cfg).write.format("noop").mode("overwrite").save()  # warm workers
+    start = time.perf_counter()
+    apply_filters(df, cfg).write.format("noop").mode("overwrite").save()
+    spark_s = time.perf_counter() - start
+    spark.stop()
+    pure_s = timed(ours_pass(cfg), docs * repeat)
+    return spark_s, pure_s, len(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spark-repeat", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "filters.json"))
+    args = parser.parse_args()
+
+    from slm_curator.config import FilterConfig
+
+    docs = load_documents()
+    mb = sum(len(t.encode("utf-8")) for t in docs) / 1e6
+    full = FilterConfig()
+    four = dataclasses.replace(
+        full,
+        language=dataclasses.replace(full.language, enabled=False),
+        bad_words=dataclasses.replace(full.bad_words, enabled=False),
+    )
+    ours_pass(full)(docs[:20])  # warm: build the language detector
+
+    results = []
+
+    def record(name, seconds, n, mbytes, baseline=None):
+        row = {
+            "name": name,
+            "seconds": round(seconds, 3),
+            "docs": n,
+            "docs_per_s": round(n / seconds, 1),
+            "mb_per_s": round(mbytes / seconds, 3),
+        }
+        if baseline:
+            row["vs_baseline"] = round(
+                baseline / seconds * (n / len(docs)) if n != len(docs) else baseline / seconds, 2
+            )
+        results.append(row)
+        return row
+
+    print(f"documents: {len(docs)} ({mb:.2f} MB) from {DATA}", flush=True)
+    base_s = timed(datatrove_pass(docs), docs)
+    record("datatrove: 4 filters in sequence (baseline)", base_s, len(docs), mb)
+    record("slm-curator: same 4 families, one pass", timed(ours_pass(four), docs), len(docs), mb, base_s)
+    record("slm-curator: + language ID + bad words", timed(ours_pass(full), docs), len(docs), mb, base_s)
+
+    spark_s, pure_s, n = spark_pass(docs, full, args.spark_repeat, Path(args.out).parent / "_spark")
+    pure_row = record(
+        f"pure function, {args.spark_repeat}x docs (Spark baseline)", pure_s, n, mb * args.spark_repeat
+    )
+    spark_row = record(
+        f"Spark local[1] pandas UDF, {args.spark_repeat}x docs", spark_s, n, mb * args.spark_repeat
+    )
+    spark_row["vs_pure_function"] = round(pure_s / spark_s, 2)
+    pure_row["vs_pure_function"] = 1.0
+
+    width = max(len(r["name"]) for r in results)
+    print(
+        f"\n{'run':<{width}}  {'docs':>6}  {'seconds':>8}  {'docs/s':>8}  {'MB/s':>7}  {'vs datatrove':>12}  {'vs pure':>7}"
+    )
+    for r in results:
+        print(
+            f"{r['name']:<{width}}  {r['docs']:>6}  {r['seconds']:>8.2f}  {r['docs_per_s']:>8.1f}  {r['mb_per_s']:>7.3f}"
+            f"  {str(r.get('vs_baseline', '')):>12}  {str(r.get('vs_pure_function', '')):>7}"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "filters",
+                "documents": len(docs),
+                "megabytes": round(mb, 3),
+                "machine": {
+                    "python": platform.python_version(),
+                    "processor": platform.processor() or platform.machine(),
+                },
+                "results": results,
+            },
+            indent=1,
+        )
+    )
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
