@@ -81,7 +81,7 @@ def test_unresolvable_maven_package_fails_naming_the_coordinate(tmp_path):
     )
     assert proc.returncode == 2
     assert f"could not resolve Maven package {coordinate}" in proc.stderr
-    assert "maven.packages" in proc.stderr
+    assert "config key maven.packages.delta" in proc.stderr
 
 
 def test_delta_coordinate_must_match_the_pyspark_line():
@@ -171,3 +171,25 @@ def test_ingest_job_under_spark_submit_reuses_the_submitted_session(tmp_path):
     from slm_curator.delta import to_arrow
 
     assert to_arrow(str(tmp_path / "data" / "tables" / "documents")).num_rows == 12
+
+
+def test_unresolvable_package_is_named_even_when_it_is_not_the_first(tmp_path):
+    coordinate = "io.slmcurator.missing:no-such-artifact_2.13:0.0.1"
+    proc = _run(
+        [
+            "-m",
+            "slm_curator.spark",
+            "--warm",
+            "--set",
+            f"maven.packages.extra={coordinate}",
+            "--set",
+            "spark.packages=[delta, extra]",
+            "--set",
+            f"maven.ivy_dir={tmp_path / 'ivy'}",
+            "--set",
+            f"storage.root={tmp_path / 'data'}",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 2
+    assert f"could not resolve Maven package {coordinate} (config key maven.packages.extra" in proc.stderr

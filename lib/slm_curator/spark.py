@@ -125,16 +125,45 @@ def get_spark(cfg: PipelineConfig, app_name: str | None = None):
             if cfg.maven.resolve and not cached_jar(ivy_dir(cfg), c).exists()
         ]
         if missing:
+            # One unresolvable package aborts the whole resolution, so every jar is missing: ask the
+            # repositories which coordinate they do not have, to name the culprit rather than the first.
+            absent = [c for c in missing if not _published(c, cfg.maven.repositories)] or missing
+            keys = ", ".join(
+                f"maven.packages.{n}" for n in cfg.spark.packages if cfg.maven.packages[n] in absent
+            )
             raise MavenResolutionError(
-                f"could not resolve Maven package {missing[0]} (config key maven.packages, used by "
+                f"could not resolve Maven package {', '.join(absent)} (config key {keys}, used by "
                 f"spark.packages={cfg.spark.packages}). Check that Maven Central (or a mirror in "
-                f"maven.repositories) is reachable and the coordinate exists, then run "
-                f"'python -m slm_curator.spark --warm'; or put the jar on the classpath and set "
-                f"maven.resolve=false."
+                "maven.repositories) is reachable and the coordinate exists, then run "
+                "'python -m slm_curator.spark --warm'; or put the jar on the classpath and set "
+                "maven.resolve=false."
             ) from exc
         raise
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+
+
+def _published(coordinate: str, repositories: list[str]) -> bool:
+    """True unless every repository answers 404 for the coordinate's POM (network errors count as True)."""
+    import urllib.error
+    import urllib.request
+
+    group, artifact, version = coordinate.split(":")
+    path = f"{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}.pom"
+    for repo in [*repositories, MAVEN_CENTRAL]:
+        try:
+            request = urllib.request.Request(f"{repo.rstrip('/')}/{path}", method="HEAD")
+            with urllib.request.urlopen(request, timeout=10):
+                return True
+        except urllib.error.HTTPError as err:
+            if err.code != 404:
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def warm(cfg: PipelineConfig) -> None:
