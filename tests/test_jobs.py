@@ -63,27 +63,6 @@ def test_ingest_job_runs_end_to_end_and_second_run_says_nothing_new(tmp_path):
     assert "nothing new: all 30 documents were already ingested" in second.stdout
 
 
-def test_unresolvable_maven_package_fails_naming_the_coordinate(tmp_path):
-    coordinate = "io.slmcurator.missing:no-such-artifact_2.13:0.0.1"
-    proc = _run(
-        [
-            "-m",
-            "slm_curator.spark",
-            "--warm",
-            "--set",
-            f"maven.packages.delta={coordinate}",
-            "--set",
-            f"maven.ivy_dir={tmp_path / 'ivy'}",
-            "--set",
-            f"storage.root={tmp_path / 'data'}",
-        ],
-        tmp_path,
-    )
-    assert proc.returncode == 2
-    assert f"could not resolve Maven package {coordinate}" in proc.stderr
-    assert "config key maven.packages.delta" in proc.stderr
-
-
 def test_delta_coordinate_must_match_the_pyspark_line():
     cfg = load_config(
         "local", ["maven.packages.delta=io.delta:delta-spark_3.5_2.13:3.3.0"], conf_dir=ROOT / "conf"
@@ -173,17 +152,25 @@ def test_ingest_job_under_spark_submit_reuses_the_submitted_session(tmp_path):
     assert to_arrow(str(tmp_path / "data" / "tables" / "documents")).num_rows == 12
 
 
-def test_unresolvable_package_is_named_even_when_it_is_not_the_first(tmp_path):
-    coordinate = "io.slmcurator.missing:no-such-artifact_2.13:0.0.1"
+MISSING = "io.slmcurator.missing:no-such-artifact_2.13:0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ([f"maven.packages.delta={MISSING}"], "maven.packages.delta"),
+        # one missing package aborts the whole resolution: the message still names the right one
+        ([f"maven.packages.extra={MISSING}", "spark.packages=[delta, extra]"], "maven.packages.extra"),
+    ],
+)
+def test_unresolvable_maven_package_fails_naming_the_coordinate(tmp_path, overrides, key):
+    sets = [arg for o in overrides for arg in ("--set", o)]
     proc = _run(
         [
             "-m",
             "slm_curator.spark",
             "--warm",
-            "--set",
-            f"maven.packages.extra={coordinate}",
-            "--set",
-            "spark.packages=[delta, extra]",
+            *sets,
             "--set",
             f"maven.ivy_dir={tmp_path / 'ivy'}",
             "--set",
@@ -192,4 +179,4 @@ def test_unresolvable_package_is_named_even_when_it_is_not_the_first(tmp_path):
         tmp_path,
     )
     assert proc.returncode == 2
-    assert f"could not resolve Maven package {coordinate} (config key maven.packages.extra" in proc.stderr
+    assert f"could not resolve Maven package {MISSING} (config key {key}" in proc.stderr

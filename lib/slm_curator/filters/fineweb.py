@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slm_curator.config import FineWebConfig
+from slm_curator.filters.rules import violations
 from slm_curator.text.lines import duplicates
 from slm_curator.text.tokenize import sentence_terminals
 
@@ -36,10 +37,11 @@ def reasons(s: dict[str, float], cfg: FineWebConfig) -> list[str]:
     ratio = s["fineweb_line_punct_ratio"]
     if ratio < cfg.line_punct_thr and not (ratio == 0 and cfg.line_punct_exclude_zero):
         out.append("fineweb_line_punct_ratio")
-    if s["fineweb_short_line_ratio"] > cfg.short_line_thr:
-        out.append("fineweb_short_line_ratio")
-    if s["fineweb_char_dup_ratio"] > cfg.char_duplicates_ratio:
-        out.append("fineweb_char_dup_ratio")
-    if s["fineweb_list_ratio"] > cfg.new_line_ratio:
-        out.append("fineweb_list_ratio")
-    return out
+    return out + violations(
+        s,
+        [
+            ("fineweb_short_line_ratio", "fineweb_short_line_ratio", "max", cfg.short_line_thr),
+            ("fineweb_char_dup_ratio", "fineweb_char_dup_ratio", "max", cfg.char_duplicates_ratio),
+            ("fineweb_list_ratio", "fineweb_list_ratio", "max", cfg.new_line_ratio),
+        ],
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from slm_curator.config import GopherQualityConfig
+from slm_curator.filters.rules import Rule, violations
 
 _WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit: the token is a word, not a symbol
 _LETTER = re.compile(r"[^\W\d_]")
@@ -42,25 +43,19 @@ def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozense
 
 
 def reasons(s: dict[str, float], cfg: GopherQualityConfig) -> list[str]:
-    out = []
-    if s["gopher_words"] < cfg.min_doc_words:
-        out.append("gopher_short_doc")
-    if s["gopher_words"] > cfg.max_doc_words:
-        out.append("gopher_long_doc")
-    if s["gopher_words"] and s["gopher_mean_word_length"] < cfg.min_avg_word_length:
-        out.append("gopher_below_avg_word_length")
-    if s["gopher_mean_word_length"] > cfg.max_avg_word_length:
-        out.append("gopher_above_avg_word_length")
-    if s["gopher_hash_ratio"] > cfg.max_symbol_word_ratio:
-        out.append("gopher_too_many_hashes")
-    if s["gopher_ellipsis_ratio"] > cfg.max_symbol_word_ratio:
-        out.append("gopher_too_many_ellipsis")
-    if s["gopher_bullet_lines_ratio"] > cfg.max_bullet_lines_ratio:
-        out.append("gopher_too_many_bullets")
-    if s["gopher_ellipsis_lines_ratio"] > cfg.max_ellipsis_lines_ratio:
-        out.append("gopher_too_many_end_ellipsis")
-    if s["gopher_alpha_words_ratio"] < cfg.min_alpha_words_ratio:
-        out.append("gopher_below_alpha_threshold")
-    if s["gopher_stop_words"] < cfg.min_stop_words:
-        out.append("gopher_few_stop_words")
-    return out
+    rules: list[Rule] = [
+        ("gopher_short_doc", "gopher_words", "min", cfg.min_doc_words),
+        ("gopher_long_doc", "gopher_words", "max", cfg.max_doc_words),
+        ("gopher_above_avg_word_length", "gopher_mean_word_length", "max", cfg.max_avg_word_length),
+        ("gopher_too_many_hashes", "gopher_hash_ratio", "max", cfg.max_symbol_word_ratio),
+        ("gopher_too_many_ellipsis", "gopher_ellipsis_ratio", "max", cfg.max_symbol_word_ratio),
+        ("gopher_too_many_bullets", "gopher_bullet_lines_ratio", "max", cfg.max_bullet_lines_ratio),
+        ("gopher_too_many_end_ellipsis", "gopher_ellipsis_lines_ratio", "max", cfg.max_ellipsis_lines_ratio),
+        ("gopher_below_alpha_threshold", "gopher_alpha_words_ratio", "min", cfg.min_alpha_words_ratio),
+        ("gopher_few_stop_words", "gopher_stop_words", "min", cfg.min_stop_words),
+    ]
+    if s["gopher_words"]:  # a mean over no words is not "short words"
+        rules.insert(
+            2, ("gopher_below_avg_word_length", "gopher_mean_word_length", "min", cfg.min_avg_word_length)
+        )
+    return violations(s, rules)

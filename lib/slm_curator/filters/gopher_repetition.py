@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from slm_curator.config import GopherRepetitionConfig
+from slm_curator.filters.rules import Rule, violations
 from slm_curator.text.lines import duplicates, newline_lines, paragraphs
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
@@ -90,19 +91,16 @@ def signals(text: str, tokens: list[str], cfg: GopherRepetitionConfig) -> dict[s
 
 
 def reasons(s: dict[str, float], cfg: GopherRepetitionConfig) -> list[str]:
-    out = []
-    for key, limit in (
-        ("dup_para_frac", cfg.dup_para_frac),
-        ("dup_para_char_frac", cfg.dup_para_char_frac),
-        ("dup_line_frac", cfg.dup_line_frac),
-        ("dup_line_char_frac", cfg.dup_line_char_frac),
-    ):
-        if s[f"gopher_rep_{key}"] > limit:
-            out.append(f"gopher_rep_{key}")
-    for n, limit in cfg.top_n_grams.items():
-        if s[f"gopher_rep_top_{n}_gram_char_frac"] > limit:
-            out.append(f"gopher_rep_top_{n}_gram")
-    for n, limit in cfg.dup_n_grams.items():
-        if s[f"gopher_rep_dup_{n}_gram_char_frac"] > limit:
-            out.append(f"gopher_rep_dup_{n}_gram")
-    return out
+    rules: list[Rule] = [
+        (f"gopher_rep_{key}", f"gopher_rep_{key}", "max", getattr(cfg, key))
+        for key in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac")
+    ]
+    rules += [
+        (f"gopher_rep_top_{n}_gram", f"gopher_rep_top_{n}_gram_char_frac", "max", v)
+        for n, v in cfg.top_n_grams.items()
+    ]
+    rules += [
+        (f"gopher_rep_dup_{n}_gram", f"gopher_rep_dup_{n}_gram_char_frac", "max", v)
+        for n, v in cfg.dup_n_grams.items()
+    ]
+    return violations(s, rules)
