@@ -96,3 +96,23 @@ def test_drop_counts_and_histograms_go_to_mlflow(spark, ingested):
     names = {d.dataset.name: {t.key: t.value for t in d.tags} for d in run.inputs.dataset_inputs}
     assert names["documents"]["mlflow.data.context"] == "input"
     assert names["filtered"]["mlflow.data.context"] == "output"
+
+
+def test_new_documents_are_analysed_incrementally(spark, ingested, tmp_path):
+    import json
+
+    cfg, tracker = ingested
+    with tracker.pipeline_run("test"):
+        first = filter_stage(spark, cfg, tracker)
+    more = tmp_path / "more.jsonl"
+    more.write_text(
+        "".join(json.dumps({"id": f"m{i}", "text": f"A new document number {i}."}) + "\n" for i in range(7))
+    )
+    extra = dataclasses.replace(cfg, ingest=dataclasses.replace(cfg.ingest, input=[str(more)]))
+    with tracker.pipeline_run("test"):
+        ingest_stage(spark, extra, tracker)
+        second = filter_stage(spark, cfg, tracker)
+    assert second.new_rows == 7 and second.input_rows == first.input_rows + 7
+    filtered = delta.read(spark, delta.table_ref(cfg.storage, "filtered"))
+    assert filtered.count() == filtered.select("doc_id").distinct().count() == first.input_rows + 7
+    assert second.version == first.version + 1

@@ -101,7 +101,12 @@ def filter_stage(spark, cfg: PipelineConfig, tracker: Tracker, dry_run: bool = F
     with tracker.stage_run("filter"):
         result = run_filter(spark, cfg, tracker.active_run_id(), dry_run=dry_run)
         tracker.log_metrics(
-            {"documents": result.documents, "kept": result.kept, "dropped": result.documents - result.kept}
+            {
+                "documents": result.documents,
+                "kept": result.kept,
+                "dropped": result.documents - result.kept,
+                "analysed": result.processed,
+            }
             | {f"dropped_{reason}": n for reason, n in result.drop_reasons.items()}
         )
         docs_ref = delta.table_ref(cfg.storage, "documents")
@@ -121,7 +126,7 @@ def filter_stage(spark, cfg: PipelineConfig, tracker: Tracker, dry_run: bool = F
         stage="filter",
         input_rows=result.documents,
         output_rows=result.kept,
-        new_rows=0 if result.skipped or dry_run else result.documents,
+        new_rows=0 if dry_run else result.processed,
         table=delta.table_ref(cfg.storage, "filtered").identifier,
         version=result.output_version,
         seconds=time.time() - started,

@@ -35,6 +35,7 @@ class FilterResult:
     output_version: int | None
     skipped: bool  # already up to date: nothing recomputed or written
     histograms: dict[str, list[tuple[float, float]]]
+    processed: int = 0  # documents analysed in this run (all, only the new ones, or none)
 
 
 def config_fingerprint(cfg: FilterConfig) -> str:
@@ -101,7 +102,14 @@ def signal_histograms(filtered, names: list[str], bins: int = 20) -> dict[str, l
 
 
 def run_filter(spark, cfg: PipelineConfig, run_id: str | None, dry_run: bool = False) -> FilterResult:
-    """Filter the current `documents` version into `filtered` (skipped when already up to date)."""
+    """Bring `filtered` up to date with the current `documents` version and this filter config.
+
+    Three cases, decided from the stamp stored in the last commit's `userMetadata`:
+    - same input version and config: nothing to do;
+    - same config, older input version: only documents not yet in `filtered` are analysed and appended
+      (ingest only ever inserts, so the new documents are exactly the anti-join);
+    - anything else (first run, changed thresholds): every document is analysed and the table replaced.
+    """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -116,48 +124,72 @@ def run_filter(spark, cfg: PipelineConfig, run_id: str | None, dry_run: bool = F
         "config": config_fingerprint(cfg.filter),
     }
     names = signal_names(cfg.filter)
+    previous = _last_stamp(spark, out_ref)
 
-    if not dry_run and _up_to_date(spark, out_ref, stamp):
-        filtered = delta.read(spark, out_ref)
-        kept = filtered.where("keep").count()
+    if previous == stamp and not dry_run:
         log.info(
             "filter: %s is up to date with %s@v%d and this config: nothing to do", out_ref, docs_ref, version
         )
-        return FilterResult(
-            version,
-            filtered.count(),
-            kept,
-            reason_counts(filtered),
-            delta.current_version(spark, out_ref),
-            True,
-            {},
-        )
+        return _table_result(spark, out_ref, version, processed=0, names=names, skipped=True)
 
     documents = delta.read(spark, docs_ref, version)
-    filtered = apply_filters(documents, cfg.filter).withColumns(
+    incremental = previous is not None and {k: v for k, v in previous.items() if k != "input_version"} == {
+        k: v for k, v in stamp.items() if k != "input_version"
+    }
+    if incremental:
+        done = delta.read(spark, out_ref).select("doc_id")
+        documents = documents.join(done, "doc_id", "left_anti")
+    analysed = apply_filters(documents, cfg.filter).withColumns(
         {"filtered_at": F.current_timestamp(), "run_id": F.lit(run_id or ""), "input_version": F.lit(version)}
     )
-    filtered = filtered.persist(StorageLevel.MEMORY_AND_DISK)
+    analysed = analysed.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        total = filtered.count()
-        kept = filtered.where("keep").count()
-        reasons = reason_counts(filtered)
-        histograms = signal_histograms(filtered, names)
-        out_version = None
-        if not dry_run:
-            out_version = delta.write(
-                filtered, out_ref, "overwrite", user_metadata=json.dumps(stamp, sort_keys=True)
-            ).version
+        processed = analysed.count()
+        log.info("filter: analysed %d documents (%s)", processed, "new only" if incremental else "all")
+        if dry_run:
+            return FilterResult(
+                version,
+                processed,
+                analysed.where("keep").count(),
+                reason_counts(analysed),
+                None,
+                False,
+                signal_histograms(analysed, names),
+                processed,
+            )
+        delta.write(
+            analysed,
+            out_ref,
+            "append" if incremental else "overwrite",
+            user_metadata=json.dumps(stamp, sort_keys=True),
+        )
     finally:
-        filtered.unpersist()
-    return FilterResult(version, total, kept, reasons, out_version, False, histograms)
+        analysed.unpersist()
+    return _table_result(spark, out_ref, version, processed=processed, names=names, skipped=False)
 
 
-def _up_to_date(spark, ref, stamp: dict) -> bool:
+def _table_result(
+    spark, ref, input_version: int, processed: int, names: list[str], skipped: bool
+) -> FilterResult:
+    """Counts, reasons and histograms of the whole table, read back from Delta (no re-analysis)."""
+    table = delta.read(spark, ref)
+    return FilterResult(
+        input_version=input_version,
+        documents=table.count(),
+        kept=table.where("keep").count(),
+        drop_reasons=reason_counts(table),
+        output_version=delta.current_version(spark, ref),
+        skipped=skipped,
+        histograms={} if skipped else signal_histograms(table, names),
+        processed=processed,
+    )
+
+
+def _last_stamp(spark, ref) -> dict | None:
     if not delta.exists(spark, ref):
-        return False
+        return None
     meta = delta.history(spark, ref, 1).select("userMetadata").first()[0]
     try:
-        return json.loads(meta or "{}") == stamp
+        return json.loads(meta) if meta else None
     except json.JSONDecodeError:
-        return False
+        return None
