@@ -50,13 +50,40 @@ def test_shared_web_warc_html_land_in_delta_with_every_record_accounted_for(spar
     assert arrow.num_rows == n_docs
     assert set(arrow.column("doc_id").to_pylist()) == {r[0] for r in docs.select("doc_id").collect()}
 
-    # a second ingest of the same files adds nothing and commits nothing
+    # a second ingest of the same files reads nothing: the manifest knows them
     versions = (first.documents_version, first.quarantine_version)
     second = run_ingest(spark, cfg, run_id="test-run-2", files=files)
-    assert second.documents_inserted == 0 and second.documents_already_present == n_docs
+    assert (second.files_skipped, second.records, second.documents_inserted) == (len(files), 0, 0)
     assert (second.documents_version, second.quarantine_version) == versions
+
+    # forced to re-read them, the insert-only merges still add nothing and commit nothing
+    forced = dataclasses.replace(cfg, ingest=dataclasses.replace(cfg.ingest, skip_unchanged_files=False))
+    third = run_ingest(spark, forced, run_id="test-run-3", files=files)
+    assert third.records == expected_records and third.documents_inserted == 0
+    assert third.documents_already_present == n_docs
+    assert (third.documents_version, third.quarantine_version) == versions
     docs2, quarantine2 = _tables(spark, cfg)
     assert (docs2.count(), quarantine2.count()) == (n_docs, n_quarantine)
+
+
+def test_a_changed_file_is_read_again_and_only_its_new_records_land(spark, cfg, tmp_path):
+    import os
+
+    src = tmp_path / "grow.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": f"doc {i}"}) + "\n" for i in range(5)))
+    other = tmp_path / "same.jsonl"
+    other.write_text(json.dumps({"id": "x", "text": "stays"}) + "\n")
+    cfg = _with_input(cfg, [src, other])
+    first = run_ingest(spark, cfg, run_id="r1")
+    assert (first.files, first.files_skipped, first.documents_inserted) == (2, 0, 6)
+    with open(src, "a") as fh:
+        fh.write(json.dumps({"id": 99, "text": "appended later"}) + "\n")
+    os.utime(src, ns=(os.stat(src).st_atime_ns, os.stat(src).st_mtime_ns + 1_000_000_000))
+    second = run_ingest(spark, cfg, run_id="r2")
+    assert (second.files, second.files_skipped, second.records) == (2, 1, 6)
+    assert (second.documents_inserted, second.documents_already_present) == (1, 5)
+    manifest = delta.read(spark, delta.table_ref(cfg.storage, "ingest_files"))
+    assert manifest.where(f"path = '{src}'").count() == 2  # one row per fingerprint seen
 
 
 def test_broken_inputs_go_to_quarantine_with_raw_record_file_and_offset(spark, cfg, tmp_path):

@@ -60,7 +60,7 @@ def test_ingest_job_runs_end_to_end_and_second_run_says_nothing_new(tmp_path):
     assert line.split()[1:4] == ["31", "30", "30"]  # input, output, new
     second = _run(args, tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "nothing new: all 30 documents were already ingested" in second.stdout
+    assert "nothing new: all 1 files are unchanged since they were ingested" in second.stdout
 
 
 def test_delta_coordinate_must_match_the_pyspark_line():

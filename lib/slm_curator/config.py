@@ -102,6 +102,8 @@ class IngestConfig:
     max_read_partitions: int = 64
     # Size of the embedded sample corpus in documents (before the broken records it also contains).
     sample_documents: int = 3000
+    # Skip files whose (path, size, modification time) an earlier ingest already recorded as done.
+    skip_unchanged_files: bool = True
 
 
 @dataclass

@@ -65,10 +65,13 @@ def ingest_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
         tracker.log_table(delta.table_ref(cfg.storage, "documents"), result.documents_version, "output")
         tracker.log_table(delta.table_ref(cfg.storage, "quarantine"), result.quarantine_version, "output")
     notes = []
-    if result.documents_inserted == 0 and result.quarantine_inserted == 0 and result.records > 0:
-        notes.append(
-            f"nothing new: all {result.records - result.quarantined_total} documents were already ingested"
-        )
+    if result.files_skipped == result.files:
+        notes.append(f"nothing new: all {result.files} files are unchanged since they were ingested")
+    elif result.documents_inserted == 0 and result.quarantine_inserted == 0 and result.records > 0:
+        already = result.records - result.quarantined_total
+        notes.append(f"nothing new: all {already} documents were already ingested")
+    elif result.files_skipped:
+        notes.append(f"{result.files_skipped} unchanged files skipped")
     return StageSummary(
         stage="ingest",
         input_rows=result.records,

@@ -44,6 +44,7 @@ BATCH_ROWS = 256
 @dataclass
 class IngestResult:
     files: int
+    files_skipped: int  # unchanged since an earlier ingest recorded them in `ingest_files`
     records: int
     documents_inserted: int
     documents_already_present: int
@@ -197,16 +198,76 @@ def quarantine_id_col():
     return F.substring(F.sha2(key, 256), 1, 32)
 
 
+def file_fingerprints(files: list[str]) -> dict[str, tuple[int, int]]:
+    """path -> (size, modification time in ns): what "unchanged since the last ingest" means."""
+    out: dict[str, tuple[int, int]] = {}
+    for path in files:
+        if "://" in path and not path.startswith("file://"):
+            from pyarrow import fs
+
+            filesystem, inner = fs.FileSystem.from_uri(path)
+            info = filesystem.get_file_info(inner)
+            out[path] = (int(info.size or 0), int(info.mtime_ns or 0))
+        else:
+            st = os.stat(path.removeprefix("file://"))
+            out[path] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+MANIFEST_SCHEMA = "path string, size long, mtime_ns long, records long"
+
+
+def already_ingested(spark, cfg: PipelineConfig, prints: dict[str, tuple[int, int]]) -> set[str]:
+    """Files of this list whose exact fingerprint the `ingest_files` manifest holds (one row per file)."""
+    ref = delta.table_ref(cfg.storage, "ingest_files")
+    if not prints or not delta.exists(spark, ref):
+        return set()
+    wanted = spark.createDataFrame(
+        [(p, s, m) for p, (s, m) in prints.items()], "path string, size long, mtime_ns long"
+    )
+    done = delta.read(spark, ref).join(wanted, ["path", "size", "mtime_ns"], "left_semi")
+    return {r["path"] for r in done.select("path").collect()}
+
+
 def run_ingest(
     spark, cfg: PipelineConfig, run_id: str | None, files: list[str] | None = None
 ) -> IngestResult:
-    """Ingest `files` (default: cfg.ingest.input) into the documents and quarantine tables."""
+    """Ingest `files` (default: cfg.ingest.input) into the documents and quarantine tables.
+
+    Files recorded as done in the `ingest_files` manifest with the same size and modification time are
+    skipped; the manifest is written after both merges commit, so a run killed before that point is
+    simply redone (the insert-only merges make the redo add nothing twice).
+    """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     files = files if files is not None else list_input_files(cfg.ingest.input)
-    unknown = [f for f in files if detect_format(f) is None]
-    log.info("ingest: %d files (%d with no known format go to quarantine)", len(files), len(unknown))
+    prints = file_fingerprints(files)
+    done = already_ingested(spark, cfg, prints) if cfg.ingest.skip_unchanged_files else set()
+    todo = [f for f in files if f not in done]
+    docs_ref = delta.table_ref(cfg.storage, "documents")
+    quar_ref = delta.table_ref(cfg.storage, "quarantine")
+    if not todo:
+        log.info("ingest: all %d files are unchanged since they were ingested: nothing to read", len(files))
+        return IngestResult(
+            len(files),
+            len(files),
+            0,
+            0,
+            0,
+            0,
+            {},
+            delta.current_version(spark, docs_ref),
+            delta.current_version(spark, quar_ref),
+        )
+    unknown = [f for f in todo if detect_format(f) is None]
+    log.info(
+        "ingest: %d files to read, %d unchanged and skipped (%d with no known format go to quarantine)",
+        len(todo),
+        len(done),
+        len(unknown),
+    )
+    files = todo
     parsed = parse_files(spark, files, cfg.ingest).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         documents, quarantine = split_parsed(parsed)
@@ -220,20 +281,24 @@ def run_ingest(
         records = sum(counts.values())
         log.info("ingest: parsed %d records from %d files", records, len(files))
 
-        docs_ref = delta.table_ref(cfg.storage, "documents")
-        quar_ref = delta.table_ref(cfg.storage, "quarantine")
         docs_result = delta.merge(documents, docs_ref, keys=["doc_id"])
         quar_result = delta.merge(quarantine, quar_ref, keys=["quarantine_id"])
         quarantined = {
             r["reason"]: r["n"] for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()
         }
+        per_file = {r["file"]: r["count"] for r in parsed.groupBy("file").count().collect()}
+        manifest = spark.createDataFrame(
+            [(f, *prints[f], int(per_file.get(f, 0))) for f in files], MANIFEST_SCHEMA
+        ).withColumns(stamp)
+        delta.merge(manifest, delta.table_ref(cfg.storage, "ingest_files"), keys=["path", "size", "mtime_ns"])
     finally:
         parsed.unpersist()
 
     inserted = docs_result.rows_inserted
     accepted = records - sum(quarantined.values())
     result = IngestResult(
-        files=len(files),
+        files=len(files) + len(done),
+        files_skipped=len(done),
         records=records,
         documents_inserted=inserted,
         documents_already_present=accepted - inserted,
