@@ -143,7 +143,10 @@ def main() -> int:
     record("slm-curator: same 4 families, one pass", timed(ours_pass(four), docs), len(docs), mb, base_s)
     record("slm-curator: + language ID + bad words", timed(ours_pass(full), docs), len(docs), mb, base_s)
 
-    spark_s, pure_s, n = spark_pass(docs, full, args.spark_repeat, Path(args.out).parent / "_spark")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        spark_s, pure_s, n = spark_pass(docs, full, args.spark_repeat, Path(scratch))
     pure_row = record(
         f"pure function, {args.spark_repeat}x docs (Spark baseline)", pure_s, n, mb * args.spark_repeat
     )
