@@ -78,6 +78,15 @@ def test_dry_run_reports_without_writing(spark, ingested):
     assert "dry run" in summary.notes[-1]
 
 
+def test_dry_run_after_a_real_run_still_reports_every_document(spark, ingested):
+    cfg, tracker = ingested
+    with tracker.pipeline_run("test"):
+        real = filter_stage(spark, cfg, tracker)
+        dry = filter_stage(spark, cfg, tracker, dry_run=True)
+    assert (dry.input_rows, dry.output_rows, dry.details) == (real.input_rows, real.output_rows, real.details)
+    assert dry.new_rows == 0 and dry.version is None
+
+
 def test_drop_counts_and_histograms_go_to_mlflow(spark, ingested):
     import mlflow
     from mlflow.tracking import MlflowClient

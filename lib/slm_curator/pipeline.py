@@ -142,15 +142,20 @@ STAGES = {"ingest": ingest_stage, "filter": filter_stage}
 
 
 def run_pipeline(
-    cfg: PipelineConfig, stages: list[str] | None = None, spark=None, run_name: str = "pipeline"
+    cfg: PipelineConfig,
+    stages: list[str] | None = None,
+    spark=None,
+    run_name: str = "pipeline",
+    options: dict[str, dict] | None = None,
 ) -> list[StageSummary]:
+    """Run `stages` (default: all) under one parent run; `options[stage]` are that stage's keyword arguments."""
     tracker = Tracker(cfg)
     spark = spark or get_spark(cfg)
     summaries: list[StageSummary] = []
     with tracker.pipeline_run(run_name, tags={"env": cfg.env}) as run_id:
         for name in stages or list(STAGES):
             log.info("stage %s: starting", name)
-            summary = STAGES[name](spark, cfg, tracker)
+            summary = STAGES[name](spark, cfg, tracker, **(options or {}).get(name, {}))
             log.info("stage %s: done in %.1fs", name, summary.seconds)
             summaries.append(summary)
         print(format_summary(summaries, tracker.run_link(run_id)))
@@ -161,8 +166,9 @@ def format_summary(summaries: list[StageSummary], link: str) -> str:
     header = f"{'stage':<10} {'input':>9} {'output':>9} {'new':>9} {'seconds':>8}  table@version"
     lines = ["", header, "-" * len(header)]
     for s in summaries:
+        where = f"{s.table}@v{s.version}" if s.version is not None else f"{s.table} (not written)"
         lines.append(
-            f"{s.stage:<10} {s.input_rows:>9} {s.output_rows:>9} {s.new_rows:>9} {s.seconds:>8.1f}  {s.table}@v{s.version}"
+            f"{s.stage:<10} {s.input_rows:>9} {s.output_rows:>9} {s.new_rows:>9} {s.seconds:>8.1f}  {where}"
         )
         for key, value in s.details.items():
             lines.append(f"{'':<10} {key}: {value}")
@@ -210,11 +216,7 @@ def filter_main(argv: list[str] | None = None) -> int:
 
     def body():
         cfg = config_from_args(args)
-        tracker = Tracker(cfg)
-        spark = get_spark(cfg)
-        with tracker.pipeline_run("filter", tags={"env": cfg.env, "dry_run": str(args.dry_run)}) as run_id:
-            summary = filter_stage(spark, cfg, tracker, dry_run=args.dry_run)
-            print(format_summary([summary], tracker.run_link(run_id)))
+        run_pipeline(cfg, stages=["filter"], run_name="filter", options={"filter": {"dry_run": args.dry_run}})
 
     return run_job(body)
 

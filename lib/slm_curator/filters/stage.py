@@ -23,8 +23,6 @@ from slm_curator.filters.document import analyze, signal_names
 
 log = logging.getLogger(__name__)
 
-STAGE_APP_ID = "slm-curator.filter"
-
 
 @dataclass
 class FilterResult:
@@ -108,7 +106,8 @@ def run_filter(spark, cfg: PipelineConfig, run_id: str | None, dry_run: bool = F
     - same input version and config: nothing to do;
     - same config, older input version: only documents not yet in `filtered` are analysed and appended
       (ingest only ever inserts, so the new documents are exactly the anti-join);
-    - anything else (first run, changed thresholds): every document is analysed and the table replaced.
+    - anything else (first run, changed thresholds, a dry run): every document is analysed (and, unless
+      dry, the table replaced).
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -133,9 +132,13 @@ def run_filter(spark, cfg: PipelineConfig, run_id: str | None, dry_run: bool = F
         return _table_result(spark, out_ref, version, processed=0, names=names, skipped=True)
 
     documents = delta.read(spark, docs_ref, version)
-    incremental = previous is not None and {k: v for k, v in previous.items() if k != "input_version"} == {
-        k: v for k, v in stamp.items() if k != "input_version"
-    }
+    # A dry run always reports on every document: it answers "what would this config drop?".
+    incremental = (
+        not dry_run
+        and previous is not None
+        and {k: v for k, v in previous.items() if k != "input_version"}
+        == {k: v for k, v in stamp.items() if k != "input_version"}
+    )
     if incremental:
         done = delta.read(spark, out_ref).select("doc_id")
         documents = documents.join(done, "doc_id", "left_anti")

@@ -250,15 +250,15 @@ def run_ingest(
     if not todo:
         log.info("ingest: all %d files are unchanged since they were ingested: nothing to read", len(files))
         return IngestResult(
-            len(files),
-            len(files),
-            0,
-            0,
-            0,
-            0,
-            {},
-            delta.current_version(spark, docs_ref),
-            delta.current_version(spark, quar_ref),
+            files=len(files),
+            files_skipped=len(files),
+            records=0,
+            documents_inserted=0,
+            documents_already_present=0,
+            quarantine_inserted=0,
+            quarantined={},
+            documents_version=delta.current_version(spark, docs_ref),
+            quarantine_version=delta.current_version(spark, quar_ref),
         )
     unknown = [f for f in todo if detect_format(f) is None]
     log.info(
