@@ -230,6 +230,104 @@ class FilterConfig:
 
 
 @dataclass
+class TokenizerConfig:
+    """Byte-level BPE: trained on a seeded sample of the export's input, or loaded from `path`."""
+
+    # Empty: train one. Else a tokenizer.json file or folder, or an MLflow artifact URI (runs:/..., models:/...).
+    path: str = ""
+    vocab_size: int = 4096
+    # Documents (chosen by a seeded hash of doc_id, so the sample is the same on every run) to train on.
+    sample_documents: int = 20_000
+    min_frequency: int = 2
+    eos_token: str = "<|endoftext|>"
+
+
+@dataclass
+class ExportConfig:
+    """Curated table -> quality-weighted, mixed, packed token shards and the `shards` Delta table."""
+
+    # The first of these tables that exists is exported (scored once it exists, else deduped, else filtered).
+    input_tables: list[str] = field(default_factory=lambda: ["scored", "deduped", "filtered"])
+    # SQL condition on the input table that selects curated documents; empty exports every row.
+    where: str = "keep"
+    text_column: str = "text_clean"
+    # Missing column: uniform weights (every document scores 0).
+    score_column: str = "quality_score"
+    # Missing column: the split is by doc_id.
+    cluster_column: str = "cluster_id"
+    source_column: str = "source"
+    min_score: float | None = None
+    # QuRating sampling temperature: P(doc) ∝ exp(score / temperature); ~0 is top-k, large is uniform.
+    temperature: float = 1.0
+    # Training tokens to select; 0 takes every candidate once.
+    token_budget: int = 0
+    # Source -> weight of the token budget; "*" weighs every source not named. Empty: natural proportions.
+    mixture: dict[str, float] = field(default_factory=dict)
+    # Most passes over one source's documents when its share of the budget exceeds what it has
+    # (Muennighoff et al. 2023: up to ~4 epochs are almost as good as new data).
+    max_epochs: float = 4.0
+    # Fraction of the selected training tokens, the highest-scoring, set apart for the decay phase.
+    anneal_fraction: float = 0.0
+    # Fraction of clusters held out for validation (by a hash of the cluster id).
+    val_fraction: float = 0.05
+    seq_len: int = 257
+    shard_tokens: int = 4_000_000
+    quality_bucket_edges: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0, 4.0])
+    seed: int = 1234
+    batch_size: int = 256
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    # Folder for shard files; empty is storage.root/shards.
+    output_dir: str = ""
+
+
+@dataclass
+class TrainConfig:
+    """A GPT trained on the exported shards (nanoGPT-style loop with exact resume)."""
+
+    # slm_curator.train.model.PRESETS name; fields in `model` override it.
+    preset: str = "tiny-1m"
+    model: dict[str, float] = field(default_factory=dict)
+    # Folder of shards to read; empty is the newest export in the `shards` table.
+    shards: str = ""
+    micro_batch: int = 16
+    grad_accum: int = 1
+    max_steps: int = 600
+    # Stop after this many seconds even if max_steps is not reached (0: no limit).
+    max_seconds: float = 0.0
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 30
+    schedule: Literal["cosine", "wsd"] = "cosine"
+    # Warmup-stable-decay: the last fraction of steps decays (and mixes in the annealing slice).
+    decay_fraction: float = 0.2
+    # Share of each decay-phase batch drawn from the annealing slice.
+    anneal_mix: float = 0.5
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_batches: int = 20
+    checkpoint_every: int = 100
+    # Folder for checkpoints; empty is storage.root/checkpoints/<run name>.
+    checkpoint_dir: str = ""
+    resume: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    compile: bool = False
+    seed: int = 1337
+    # Registered model name in the MLflow registry; empty logs the model without registering it.
+    register_as: str = "slm-curator-gpt"
+    # Distributed: "auto" uses torchrun's environment when present; "torch_distributor" launches
+    # num_processes workers through pyspark's TorchDistributor (Databricks).
+    launcher: Literal["auto", "torch_distributor"] = "auto"
+    num_processes: int = 1
+    # TorchDistributor: processes on the driver node (a single-node GPU cluster), or spread over executors.
+    distributor_local_mode: bool = True
+    log_every: int = 10
+
+
+@dataclass
 class PipelineConfig:
     env: Literal["local", "databricks", "emr"] = "local"
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -238,6 +336,8 @@ class PipelineConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def flat(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow params and for printing."""
@@ -462,3 +562,38 @@ def _check_semantics(cfg: PipelineConfig) -> None:
     for key in ("max_doc_bytes", "quarantine_preview_chars", "max_read_partitions", "sample_documents"):
         if getattr(cfg.ingest, key) <= 0:
             raise ConfigError(f"ingest.{key}: must be a positive integer, got {getattr(cfg.ingest, key)}")
+    check_export(cfg)
+
+
+def check_export(cfg: PipelineConfig) -> None:
+    """Export and train values that types alone cannot check."""
+    e = cfg.export
+    if e.temperature <= 0:
+        raise ConfigError(f"export.temperature: must be > 0, got {e.temperature}")
+    if not 0 <= e.val_fraction < 1:
+        raise ConfigError(f"export.val_fraction: must be in [0, 1), got {e.val_fraction}")
+    if not 0 <= e.anneal_fraction < 1:
+        raise ConfigError(f"export.anneal_fraction: must be in [0, 1), got {e.anneal_fraction}")
+    if e.seq_len < 2 or e.shard_tokens < e.seq_len:
+        raise ConfigError("export.seq_len: must be >= 2 and export.shard_tokens >= export.seq_len")
+    if e.max_epochs < 1:
+        raise ConfigError(f"export.max_epochs: must be >= 1, got {e.max_epochs}")
+    bad = {k: v for k, v in e.mixture.items() if v < 0}
+    if bad:
+        raise ConfigError(f"export.mixture: weights must be >= 0, got {bad}")
+    if list(e.quality_bucket_edges) != sorted(set(e.quality_bucket_edges)):
+        raise ConfigError("export.quality_bucket_edges: must be strictly increasing")
+    t = cfg.train
+    for key in (
+        "micro_batch",
+        "grad_accum",
+        "max_steps",
+        "eval_batches",
+        "checkpoint_every",
+        "eval_every",
+        "num_processes",
+    ):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"train.{key}: must be a positive integer, got {getattr(t, key)}")
+    if not 0 <= t.decay_fraction <= 1 or not 0 <= t.anneal_mix <= 1:
+        raise ConfigError("train.decay_fraction and train.anneal_mix: must lie in [0, 1]")

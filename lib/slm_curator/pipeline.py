@@ -7,6 +7,7 @@ later work (filter, dedup, score, validate) slot into `STAGES`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from slm_curator import delta
 from slm_curator.cli import config_from_args, job_parser, run_job, setup_logging
-from slm_curator.config import PipelineConfig
+from slm_curator.config import ConfigError, PipelineConfig
 from slm_curator.ingest.stage import list_input_files, result_metrics, run_ingest
 from slm_curator.sample_corpus import write_sample_corpus
 from slm_curator.spark import get_spark
@@ -37,7 +38,8 @@ class StageSummary:
     version: int | None
     seconds: float
     notes: list[str] = field(default_factory=list)
-    details: dict[str, int] = field(default_factory=dict)
+    details: dict[str, int | str] = field(default_factory=dict)
+    location: str = ""  # printed instead of table@version for stages whose output is not a table
 
 
 def sample_corpus_dir(cfg: PipelineConfig) -> Path:
@@ -138,7 +140,89 @@ def filter_stage(spark, cfg: PipelineConfig, tracker: Tracker, dry_run: bool = F
     )
 
 
-STAGES = {"ingest": ingest_stage, "filter": filter_stage}
+def export_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
+    from slm_curator.export.stage import run_export
+
+    started = time.time()
+    with tracker.stage_run("export"):
+        result = run_export(spark, cfg, tracker.active_run_id())
+        in_ref = delta.table_ref(cfg.storage, Path(result.input_table).name.split(".")[-1])
+        tracker.log_table(in_ref, result.input_version, "input")
+        tracker.log_table(delta.table_ref(cfg.storage, "shards"), result.shards_version, "output")
+        tracker.log_metrics(
+            {f"{split}_{k}": v for split, totals in result.splits.items() for k, v in totals.items()}
+            | {f"epochs_{p.source}": p.epochs for p in result.plans}
+            | {"candidates": result.candidates, "files_reused": result.files_reused}
+        )
+        tracker.log_artifact(result.tokenizer_path, "tokenizer")
+        tracker.log_artifact(str(Path(result.folder) / "manifest.json"), "shards")
+    notes = [f"shards: {result.folder}"]
+    if result.skipped:
+        notes.append(f"nothing new: shards are up to date with {result.input_table}@v{result.input_version}")
+    if not result.has_score:
+        notes.append(f"no {cfg.export.score_column} column: uniform sampling weights, no annealing slice")
+    details = {
+        f"{split}: tokens / documents / shards": f"{t['tokens']} / {t['documents']} / {t['shards']}"
+        for split, t in result.splits.items()
+    }
+    repeated = [f"{p.source} x{p.epochs:.2f}" for p in result.plans if p.epochs > 1.0001]
+    if repeated:
+        details["repeated sources"] = ", ".join(repeated[:6]) + (" ..." if len(repeated) > 6 else "")
+    train_docs = sum(t["documents"] for s, t in result.splits.items() if s != "val")
+    return StageSummary(
+        stage="export",
+        input_rows=result.candidates if not result.skipped else train_docs,
+        output_rows=train_docs,
+        new_rows=0
+        if result.skipped
+        else sum(t["shards"] for t in result.splits.values()) - result.files_reused,
+        table=delta.table_ref(cfg.storage, "shards").identifier,
+        version=result.shards_version,
+        seconds=time.time() - started,
+        notes=notes,
+        details=details,
+    )
+
+
+def train_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
+    from slm_curator.train.job import run_train
+
+    started = time.time()
+    with tracker.stage_run("train"):
+        result = run_train(cfg, tracker, spark)
+    details: dict[str, int | str] = {
+        "parameters": result.num_params,
+        "steps": f"{result.step}/{result.max_steps}",
+    }
+    if result.val_loss is not None:
+        details["validation loss (nats/token)"] = f"{result.val_loss:.4f}"
+    if result.unigram_val_loss is not None:
+        details["unigram baseline (nats/token)"] = f"{result.unigram_val_loss:.4f}"
+    if result.tokens_per_second:
+        details["tokens/s"] = f"{result.tokens_per_second:.0f}" + (
+            f" (MFU {result.mfu:.1%})" if result.mfu else ""
+        )
+        details["time waiting for data"] = f"{result.data_wait_fraction:.1%}"
+    notes = list(result.notes)
+    if result.resumed_from is not None and result.resumed_from < result.max_steps:
+        notes.append(f"resumed from the checkpoint at step {result.resumed_from}")
+    notes.append(f"checkpoints: {result.checkpoint_dir}")
+    return StageSummary(
+        stage="train",
+        input_rows=result.step,
+        output_rows=result.step,
+        new_rows=result.step - (result.resumed_from or 0),
+        table=result.checkpoint_dir,
+        version=None,
+        location=result.model_uri or result.checkpoint_dir,
+        seconds=time.time() - started,
+        notes=notes,
+        details=details,
+    )
+
+
+STAGES = {"ingest": ingest_stage, "filter": filter_stage, "export": export_stage, "train": train_stage}
+SPARK_STAGES = {"ingest", "filter", "export"}
 
 
 def run_pipeline(
@@ -150,10 +234,12 @@ def run_pipeline(
 ) -> list[StageSummary]:
     """Run `stages` (default: all) under one parent run; `options[stage]` are that stage's keyword arguments."""
     tracker = Tracker(cfg)
-    spark = spark or get_spark(cfg)
+    names = stages or list(STAGES)
+    if spark is None and SPARK_STAGES & set(names):
+        spark = get_spark(cfg)
     summaries: list[StageSummary] = []
     with tracker.pipeline_run(run_name, tags={"env": cfg.env}) as run_id:
-        for name in stages or list(STAGES):
+        for name in names:
             log.info("stage %s: starting", name)
             summary = STAGES[name](spark, cfg, tracker, **(options or {}).get(name, {}))
             log.info("stage %s: done in %.1fs", name, summary.seconds)
@@ -163,10 +249,12 @@ def run_pipeline(
 
 
 def format_summary(summaries: list[StageSummary], link: str) -> str:
-    header = f"{'stage':<10} {'input':>9} {'output':>9} {'new':>9} {'seconds':>8}  table@version"
+    header = f"{'stage':<10} {'input':>9} {'output':>9} {'new':>9} {'seconds':>8}  output@version"
     lines = ["", header, "-" * len(header)]
     for s in summaries:
-        where = f"{s.table}@v{s.version}" if s.version is not None else f"{s.table} (not written)"
+        where = s.location or (
+            f"{s.table}@v{s.version}" if s.version is not None else f"{s.table} (not written)"
+        )
         lines.append(
             f"{s.stage:<10} {s.input_rows:>9} {s.output_rows:>9} {s.new_rows:>9} {s.seconds:>8.1f}  {where}"
         )
@@ -195,14 +283,22 @@ def _input_overrides(inputs: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """The main job: every stage, in order, on the embedded default or on --input files."""
-    args = _parser(
-        "slm-curator pipeline: ingest -> (filter -> dedup -> score -> validate as they land)"
-    ).parse_args(argv)
+    parser = _parser("slm-curator pipeline: ingest -> filter -> export -> train")
+    parser.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help=f"comma-separated stages to run, in pipeline order (default: all of {', '.join(STAGES)})",
+    )
+    args = parser.parse_args(argv)
     setup_logging(args.quiet)
 
     def body():
         cfg = config_from_args(args, _input_overrides(args.input))
-        run_pipeline(cfg)
+        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown:
+            raise ConfigError(f"--stages: {unknown[0]!r} is not a stage; allowed values: {', '.join(STAGES)}")
+        run_pipeline(cfg, stages=[s for s in STAGES if s in stages])
 
     return run_job(body)
 
@@ -217,6 +313,77 @@ def filter_main(argv: list[str] | None = None) -> int:
     def body():
         cfg = config_from_args(args)
         run_pipeline(cfg, stages=["filter"], run_name="filter", options={"filter": {"dry_run": args.dry_run}})
+
+    return run_job(body)
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    """The export stage alone: curated table -> tokenizer, token shards and the `shards` table."""
+    args = job_parser("slm-curator export: curated table -> quality-weighted, mixed token shards").parse_args(
+        argv
+    )
+    setup_logging(args.quiet)
+
+    def body():
+        run_pipeline(config_from_args(args), stages=["export"], run_name="export")
+
+    return run_job(body)
+
+
+def generate_main(argv: list[str] | None = None) -> int:
+    """Complete prompts with a trained model: a model folder or an MLflow URI (models:/name/version)."""
+    parser = job_parser("slm-curator generate: sample completions from a trained model")
+    parser.add_argument("--model", default="", help="model folder or MLflow URI (default: latest registered)")
+    parser.add_argument("--prompt", action="append", default=[], help="prompt text (repeatable)")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    parser.add_argument("--top-k", type=int, default=0, help="0 keeps every token")
+    parser.add_argument("--top-p", type=float, default=0.95, help="1.0 turns nucleus sampling off")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body():
+        from slm_curator.train.registry import load_generator
+
+        cfg = config_from_args(args)
+        location = args.model
+        if not location:
+            Tracker(cfg)  # points MLflow at the configured store
+            location = f"models:/{cfg.train.register_as}/latest"
+        generator = load_generator(location, args.device)
+        prompts = args.prompt or ["Once upon a time"]
+        texts = generator.complete(
+            prompts, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed
+        )
+        for prompt, text in zip(prompts, texts, strict=True):
+            print(json.dumps({"prompt": prompt, "completion": text}, ensure_ascii=False))
+
+    return run_job(body)
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """The train stage alone (no Spark unless TorchDistributor launches it); works under torchrun."""
+    parser = job_parser(
+        "slm-curator train: token shards -> a GPT checkpoint, logged and registered in MLflow"
+    )
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body():
+        cfg = config_from_args(args)
+        # Spark only when TorchDistributor launches the workers or `shards` is a Unity Catalog table.
+        needs_spark = cfg.train.launcher == "torch_distributor" or bool(cfg.storage.catalog)
+        spark = get_spark(cfg) if needs_spark else None
+        if int(os.environ.get("RANK", "0")) != 0:
+            from slm_curator.train.job import run_train
+
+            run_train(
+                dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, enabled=False)), None
+            )
+            return 0
+        run_pipeline(cfg, stages=["train"], spark=spark, run_name="train")
 
     return run_job(body)
 

@@ -96,11 +96,17 @@ class Tracker:
             mlflow.log_params(_params(self.cfg.flat()))
             yield run.info.run_id
 
-    def log_metrics(self, metrics: dict[str, float]) -> None:
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         if self.enabled and metrics:
             import mlflow
 
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        if self.enabled and tags:
+            import mlflow
+
+            mlflow.set_tags(tags)
 
     def log_table(self, ref: TableRef, version: int | None, context: str) -> None:
         """Record a Delta table at a version as this run's input or output dataset.
@@ -122,6 +128,12 @@ class Tracker:
             tags={"delta_version": str(version)},
         )
         mlflow.set_tag(f"{context}.{ref.name}", f"{ref.identifier}@v{version}")
+
+    def log_artifact(self, path: str, folder: str | None = None) -> None:
+        if self.enabled and path and Path(path).exists():
+            import mlflow
+
+            mlflow.log_artifact(path, folder)
 
     def active_run_id(self) -> str | None:
         if not self.enabled:

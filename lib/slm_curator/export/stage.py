@@ -1,0 +1,417 @@
+"""Export: a curated Delta table -> tokenizer, quality-weighted mixed selection, packed shards, `shards` table.
+
+Every choice is a pure function of (input table version, export config, tokenizer): keys come from
+seeded hashes, shard membership and order too, so a re-run writes byte-identical files. Shards land in a
+folder named by that fingerprint; a re-run with the same fingerprint skips files already written (a
+killed export resumes) and skips everything when the `shards` table already lists them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+
+from slm_curator import delta
+from slm_curator.config import ConfigError, PipelineConfig, check_export
+from slm_curator.export import sampling
+from slm_curator.export.select import gumbel_key, hash_uniform, take_prefix
+from slm_curator.export.shard_format import file_sha256, read_header, write_shard
+from slm_curator.export.tokenizer import (
+    TOKENIZER_FILE,
+    encode_with_eos,
+    eos_id,
+    load_tokenizer,
+    tokenizer_sha,
+    train_tokenizer,
+)
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "anneal", "val")
+MANIFEST_FILE = "manifest.json"
+# One row per shard file, as the packing UDF returns it.
+PACK_COLUMNS = (
+    "path string, split string, shard int, sequences long, tokens long, seq_len int, documents long, "
+    "copies long, document_tokens long, dropped_tokens long, tokens_by_source map<string,bigint>, "
+    "tokens_by_quality map<string,bigint>, sha256 string, reused boolean"
+)
+
+
+@dataclass
+class ExportResult:
+    input_table: str
+    input_version: int
+    fingerprint: str
+    folder: str
+    tokenizer_path: str
+    tokenizer_trained: bool
+    candidates: int
+    splits: dict[str, dict[str, int]]  # split -> shards, sequences, tokens, documents, copies
+    plans: list[sampling.SourcePlan]
+    shards_version: int | None
+    skipped: bool
+    files_reused: int = 0
+    has_score: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def export_fingerprint(input_id: str, version: int, cfg: PipelineConfig, tok_sha: str) -> str:
+    export = dataclasses.asdict(cfg.export)
+    export.pop("output_dir")
+    blob = json.dumps(
+        {"input": input_id, "version": version, "export": export, "tokenizer": tok_sha}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def output_root(cfg: PipelineConfig) -> Path:
+    root = cfg.export.output_dir or f"{cfg.storage.root.rstrip('/')}/shards"
+    if "://" in root and not root.startswith("file://"):
+        raise ConfigError(
+            f"export.output_dir: {root!r} is not a file system path; shards are written by executors, so use a "
+            "path every executor sees (local disk in local mode, /Volumes/... or /dbfs/... on Databricks, "
+            "a shared mount on EMR)"
+        )
+    return Path(root.removeprefix("file://"))
+
+
+def resolve_input(spark, cfg: PipelineConfig) -> tuple[delta.TableRef, int]:
+    for name in cfg.export.input_tables:
+        ref = delta.table_ref(cfg.storage, name)
+        if delta.exists(spark, ref):
+            return ref, delta.current_version(spark, ref)
+    raise FileNotFoundError(
+        f"export.input_tables: none of {cfg.export.input_tables} exists under {cfg.storage.root}; run the "
+        "ingest and filter stages first"
+    )
+
+
+def candidates(df, cfg: PipelineConfig):
+    """doc_id, source, cluster, score, text of the curated rows; absent optional columns get defaults."""
+    e = cfg.export
+    cols = set(df.columns)
+    if e.text_column not in cols:
+        raise ConfigError(
+            f"export.text_column: {e.text_column!r} is not a column; columns: {', '.join(df.columns)}"
+        )
+    if e.where:
+        df = df.where(F.expr(e.where))
+    has_score = e.score_column in cols
+    score = F.col(e.score_column).cast("double") if has_score else F.lit(0.0)
+    out = df.select(
+        F.col("doc_id"),
+        (F.col(e.source_column) if e.source_column in cols else F.lit("all")).cast("string").alias("source"),
+        (F.col(e.cluster_column) if e.cluster_column in cols else F.col("doc_id"))
+        .cast("string")
+        .alias("cluster"),
+        score.alias("score"),
+        F.col(e.text_column).alias("text"),
+    ).where(F.col("text").isNotNull() & (F.length("text") > 0))
+    if has_score:
+        out = out.where(F.col("score").isNotNull())
+        if e.min_score is not None:
+            out = out.where(F.col("score") >= F.lit(e.min_score))
+    return out, has_score
+
+
+def get_tokenizer(spark, cfg: PipelineConfig, docs, input_id: str, version: int, root: Path):
+    """Load the configured tokenizer, reuse one trained earlier on this input, or train one."""
+    t = cfg.export.tokenizer
+    if t.path:
+        return load_tokenizer(t.path), t.path, False
+    key = json.dumps(
+        {
+            "input": input_id,
+            "version": version,
+            "tok": dataclasses.asdict(t),
+            "where": cfg.export.where,
+            "text": cfg.export.text_column,
+            "seed": cfg.export.seed,
+        },
+        sort_keys=True,
+    )
+    path = root / "tokenizers" / hashlib.sha256(key.encode()).hexdigest()[:16] / TOKENIZER_FILE
+    if path.is_file():
+        return load_tokenizer(str(path)), str(path), False
+    sample = (
+        docs.select("doc_id", "text")
+        .orderBy(F.xxhash64(F.lit(cfg.export.seed), F.col("doc_id")), "doc_id")
+        .limit(t.sample_documents)
+        .collect()
+    )
+    log.info("export: training a %d-token byte-level BPE on %d sampled documents", t.vocab_size, len(sample))
+    tok = train_tokenizer((r["text"] for r in sample), t.vocab_size, t.min_frequency, t.eos_token)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tok.save(str(tmp))
+    tmp.replace(path)
+    return tok, str(path), True
+
+
+_TOKENIZERS: dict[str, object] = {}
+
+
+def _worker_tokenizer(tok_json: str):
+    """One parsed tokenizer per Python worker, keyed by its content."""
+    key = hashlib.sha256(tok_json.encode()).hexdigest()
+    if key not in _TOKENIZERS:
+        from tokenizers import Tokenizer
+
+        _TOKENIZERS[key] = Tokenizer.from_str(tok_json)
+    return _TOKENIZERS[key]
+
+
+def token_counts(docs, tok_json: str, eos: int):
+    """Tokens per document (with its end-of-text) from a batched pandas UDF."""
+
+    @F.pandas_udf("long")
+    def count(texts: pd.Series) -> pd.Series:
+        tok = _worker_tokenizer(tok_json)
+        return pd.Series([len(ids) for ids in encode_with_eos(tok, texts.tolist(), eos)], dtype="int64")
+
+    return docs.withColumn("tokens", count("text"))
+
+
+def select_documents(scored, cfg: PipelineConfig, has_score: bool):
+    """Rows (doc_id, split, copies) chosen by mixture plan, Gumbel keys, budget and annealing slice."""
+    e = cfg.export
+    train = scored.where(F.col("split") == "train")
+    available = {
+        r["source"]: int(r["t"]) for r in train.groupBy("source").agg(F.sum("tokens").alias("t")).collect()
+    }
+    plans = sampling.plan_mixture(available, e.mixture, e.token_budget, e.max_epochs)
+    full = F.create_map(*[x for p in plans for x in (F.lit(p.source), F.lit(p.full_passes))])
+    remainders = {p.source: p.remainder_tokens for p in plans}
+    train = take_prefix(train, "key", "tokens", remainders, "source", "doc_id", out="_partial")
+    train = (
+        train.withColumn(
+            "copies", F.coalesce(full[F.col("source")], F.lit(0)) + F.col("_partial").cast("int")
+        )
+        .where(F.col("copies") > 0)
+        .drop("_partial")
+    )
+    if has_score and e.anneal_fraction > 0:
+        weighted = train.withColumn("_w", F.col("tokens") * F.col("copies")).withColumn("_all", F.lit("all"))
+        total = weighted.agg(F.sum("_w")).first()[0] or 0
+        budget = int(total * e.anneal_fraction)
+        # One group: Spark sorts its boundary bucket (about 1/1000 of the rows) in a single task and
+        # warns "No Partition Defined for Window operation"; that is the intended cost.
+        weighted = take_prefix(weighted, "score", "_w", {"all": budget}, "_all", "doc_id", out="_anneal")
+        train = weighted.withColumn(
+            "split", F.when(F.col("_anneal"), F.lit("anneal")).otherwise(F.col("split"))
+        ).drop("_w", "_all", "_anneal")
+    val = scored.where(F.col("split") == "val").withColumn("copies", F.lit(1))
+    return train.unionByName(val), plans
+
+
+def _pack_function(tok_json: str, eos: int, vocab: int, seq_len: int, folder: str, edges: list[float]):
+    def pack(pdf: pd.DataFrame) -> pd.DataFrame:
+        split, shard = pdf["split"].iat[0], int(pdf["shard"].iat[0])
+        pdf = pdf.sort_values(["order", "doc_id", "copy"], kind="stable")
+        total = int(pdf["tokens"].sum())
+        sequences = total // seq_len
+        path = Path(folder) / f"{split}-{shard:05d}.bin"
+        reused = False
+        if path.is_file():
+            try:
+                h = read_header(path)
+                reused = (h.sequences, h.seq_len, h.vocab_size) == (sequences, seq_len, vocab)
+            except ValueError:
+                reused = False
+        if reused:
+            sha = file_sha256(path)
+        else:
+            tok = _worker_tokenizer(tok_json)
+            ids = np.fromiter(
+                (t for doc in encode_with_eos(tok, pdf["text"].tolist(), eos) for t in doc), dtype=np.int64
+            )
+            sha = write_shard(path, ids[: sequences * seq_len].reshape(sequences, seq_len), vocab, eos)
+        buckets = (
+            [sampling.quality_bucket(s, edges) for s in pdf["score"]] if pdf["has_score"].iat[0] else None
+        )
+        by_quality = (
+            pdf.groupby(pd.Series(buckets, index=pdf.index))["tokens"].sum()
+            if buckets
+            else pd.Series({"unscored": total})
+        )
+        return pd.DataFrame(
+            {
+                "path": [str(path)],
+                "split": [split],
+                "shard": [shard],
+                "sequences": [sequences],
+                "tokens": [sequences * seq_len],
+                "seq_len": [seq_len],
+                "documents": [pdf["doc_id"].nunique()],
+                "copies": [len(pdf)],
+                "document_tokens": [total],
+                "dropped_tokens": [total - sequences * seq_len],
+                "tokens_by_source": [{k: int(v) for k, v in pdf.groupby("source")["tokens"].sum().items()}],
+                "tokens_by_quality": [{k: int(v) for k, v in by_quality.items()}],
+                "sha256": [sha],
+                "reused": [reused],
+            }
+        )
+
+    return pack
+
+
+def run_export(spark, cfg: PipelineConfig, run_id: str | None = None) -> ExportResult:
+    check_export(cfg)
+    e = cfg.export
+    root = output_root(cfg)
+    in_ref, version = resolve_input(spark, cfg)
+    docs, has_score = candidates(delta.read(spark, in_ref, version), cfg)
+    tok, tok_path, trained = get_tokenizer(spark, cfg, docs, in_ref.identifier, version, root)
+    eos, vocab = eos_id(tok, e.tokenizer.eos_token), tok.get_vocab_size()
+    fp = export_fingerprint(in_ref.identifier, version, cfg, tokenizer_sha(tok))
+    folder = root / fp
+    shards_ref = delta.table_ref(cfg.storage, "shards")
+
+    listed = _listed_shards(spark, shards_ref, fp)
+    manifest_ok = (folder / MANIFEST_FILE).is_file()
+    if listed and manifest_ok and all(_intact(r["path"], r["sequences"], r["seq_len"]) for r in listed):
+        log.info("export: shards %s are up to date with %s@v%d and this config", fp, in_ref, version)
+        version_now = delta.current_version(spark, shards_ref)
+        return _result(
+            in_ref, version, fp, folder, tok_path, trained, listed, version_now, has_score, skipped=True
+        )
+
+    tok_json = tok.to_str()
+    scored = (
+        token_counts(docs, tok_json, eos)
+        .withColumn("key", gumbel_key(F.col("score"), hash_uniform(e.seed, F.col("doc_id")), e.temperature))
+        .withColumn(
+            "split",
+            F.when(hash_uniform(e.seed + 1, F.col("cluster")) < F.lit(e.val_fraction), "val").otherwise(
+                "train"
+            ),
+        )
+        .drop("text")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        n_candidates = scored.count()
+        log.info("export: %d candidate documents from %s@v%d", n_candidates, in_ref, version)
+        chosen, plans = select_documents(scored, cfg, has_score)
+        chosen = chosen.withColumn("copy", F.explode(F.sequence(F.lit(0), F.col("copies") - 1))).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        split_stats = (
+            chosen.groupBy("split")
+            .agg(F.sum("tokens").alias("t"), F.countDistinct("doc_id").alias("d"))
+            .collect()
+        )
+        per_split = {r["split"]: int(r["t"]) for r in split_stats}
+        unique_docs = {r["split"]: int(r["d"]) for r in split_stats}
+        n_shards = {s: max(1, math.ceil(t / e.shard_tokens)) for s, t in per_split.items()}
+        shard_count = F.create_map(*[x for s, n in n_shards.items() for x in (F.lit(s), F.lit(n))])
+        texts = docs.select("doc_id", "text")
+        packed_input = (
+            chosen.withColumn(
+                "shard",
+                F.pmod(
+                    F.xxhash64(F.lit(e.seed), F.lit("shard"), "doc_id", "copy"), shard_count[F.col("split")]
+                ).cast("int"),
+            )
+            .withColumn("order", F.xxhash64(F.lit(e.seed), F.lit("order"), "doc_id", "copy"))
+            .withColumn("has_score", F.lit(has_score))
+            .select("doc_id", "source", "score", "split", "copy", "tokens", "shard", "order", "has_score")
+            .join(texts, "doc_id")
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        pack = _pack_function(tok_json, eos, vocab, e.seq_len, str(folder), list(e.quality_bucket_edges))
+        log.info("export: packing %s tokens into %s shards", per_split, n_shards)
+        rows = packed_input.groupBy("split", "shard").applyInPandas(pack, PACK_COLUMNS).collect()
+    finally:
+        scored.unpersist()
+    written = sorted((r.asDict() for r in rows), key=lambda r: r["path"])
+    reused = sum(r.pop("reused") for r in written)
+    tok.save(str(folder / TOKENIZER_FILE))
+    _write_manifest(folder, fp, in_ref.identifier, version, written, vocab, eos, e, unique_docs)
+    table = spark.createDataFrame(written, PACK_COLUMNS.removesuffix(", reused boolean")).withColumns(
+        {
+            "fingerprint": F.lit(fp),
+            "input_table": F.lit(in_ref.identifier),
+            "input_version": F.lit(version).cast("long"),
+            "tokenizer_sha256": F.lit(tokenizer_sha(tok)),
+            "vocab_size": F.lit(vocab),
+            "eos_id": F.lit(eos),
+            "run_id": F.lit(run_id or ""),
+            "created_at": F.current_timestamp(),
+        }
+    )
+    res = delta.merge(table, shards_ref, ["path"], update_matched=True)
+    result = _result(in_ref, version, fp, folder, tok_path, trained, written, res.version, has_score)
+    result.plans, result.candidates, result.files_reused = plans, n_candidates, reused
+    return result
+
+
+def _listed_shards(spark, ref, fp: str) -> list[dict]:
+    if not delta.exists(spark, ref):
+        return []
+    return [r.asDict() for r in delta.read(spark, ref).where(F.col("fingerprint") == fp).collect()]
+
+
+def _intact(path: str, sequences: int, seq_len: int) -> bool:
+    try:
+        h = read_header(path)
+    except (OSError, ValueError):
+        return False
+    return (h.sequences, h.seq_len) == (sequences, seq_len)
+
+
+def _write_manifest(folder: Path, fp, input_id, version, rows, vocab, eos, e, unique_docs) -> None:
+    """What a Spark-free trainer needs: splits -> files, the tokenizer, and where it all came from."""
+    manifest = {
+        "fingerprint": fp,
+        "input_table": input_id,
+        "input_version": version,
+        "seq_len": e.seq_len,
+        "vocab_size": vocab,
+        "eos_id": eos,
+        "eos_token": e.tokenizer.eos_token,
+        "tokenizer": TOKENIZER_FILE,
+        "splits": {s: sorted(Path(r["path"]).name for r in rows if r["split"] == s) for s in SPLITS},
+        "tokens": {s: sum(r["tokens"] for r in rows if r["split"] == s) for s in SPLITS},
+        "documents": {s: unique_docs.get(s, 0) for s in SPLITS},
+    }
+    tmp = folder / f".{MANIFEST_FILE}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    tmp.replace(folder / MANIFEST_FILE)
+
+
+def _result(in_ref, version, fp, folder, tok_path, trained, rows, shards_version, has_score, skipped=False):
+    """Per-split totals; unique documents come from the manifest (a document's copies span shards)."""
+    manifest = json.loads((Path(folder) / MANIFEST_FILE).read_text())
+    splits = {}
+    for s in SPLITS:
+        mine = [r for r in rows if r["split"] == s]
+        if mine:
+            splits[s] = {
+                k: sum(int(r[k]) for r in mine) for k in ("sequences", "tokens", "copies", "dropped_tokens")
+            } | {"shards": len(mine), "documents": manifest["documents"][s]}
+    return ExportResult(
+        input_table=in_ref.identifier,
+        input_version=version,
+        fingerprint=fp,
+        folder=str(folder),
+        tokenizer_path=tok_path,
+        tokenizer_trained=trained,
+        candidates=0,
+        splits=splits,
+        plans=[],
+        shards_version=shards_version,
+        skipped=skipped,
+        has_score=has_score,
+    )

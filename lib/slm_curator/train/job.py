@@ -1,0 +1,242 @@
+"""The train stage: find the shards, train (one process, torchrun or TorchDistributor), log and register.
+
+The trainer itself knows nothing of MLflow or Delta; this module ties it to the pipeline: the shards
+come from the newest export in the `shards` table (read with delta-rs, no Spark needed), metrics stream
+to the stage's MLflow run, and the final model is logged with its tokenizer, registered, and linked to
+the `shards` table version it was trained on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slm_curator import delta
+from slm_curator.config import PipelineConfig
+from slm_curator.export.stage import MANIFEST_FILE
+from slm_curator.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+REGISTERED_FILE = "registered.json"
+# Fields that change how a run is launched or reported, not what it computes: they stay out of the
+# checkpoint folder's name, so changing them resumes the same run.
+_NOT_TRAJECTORY = {
+    "checkpoint_dir",
+    "resume",
+    "register_as",
+    "log_every",
+    "max_seconds",
+    "launcher",
+    "shards",
+}
+
+
+@dataclass
+class TrainSummary:
+    shards_folder: str
+    shards_version: int | None
+    checkpoint_dir: str
+    step: int
+    max_steps: int
+    num_params: int
+    val_loss: float | None
+    unigram_val_loss: float | None
+    tokens_per_second: float
+    mfu: float | None
+    data_wait_fraction: float
+    train_seconds: float
+    resumed_from: int | None
+    model_uri: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def find_shards(cfg: PipelineConfig, spark=None) -> tuple[Path, dict, int | None]:
+    """The shard folder (train.shards, else the newest export listed in `shards`), its manifest, table version."""
+    ref = delta.table_ref(cfg.storage, "shards")
+    version = None
+    if cfg.train.shards:
+        folder = Path(cfg.train.shards)
+    else:
+        if ref.is_path:
+            from deltalake import DeltaTable
+
+            if not Path(ref.identifier, "_delta_log").is_dir():
+                raise FileNotFoundError(
+                    f"train.shards: empty and no shards table at {ref}; run the export stage first"
+                )
+            table = DeltaTable(ref.identifier)
+            version = table.version()
+            rows = table.to_pyarrow_table(columns=["path", "created_at"]).to_pylist()
+        else:
+            rows = [r.asDict() for r in delta.read(spark, ref).select("path", "created_at").collect()]
+            version = delta.current_version(spark, ref)
+        if not rows:
+            raise FileNotFoundError(
+                f"train.shards: the shards table {ref} is empty; run the export stage first"
+            )
+        newest = max(rows, key=lambda r: (r["created_at"], r["path"]))
+        folder = Path(newest["path"]).parent
+    manifest_path = folder / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"train.shards: {folder} has no {MANIFEST_FILE}; not an export folder")
+    return folder, json.loads(manifest_path.read_text()), version
+
+
+def split_paths(folder: Path, manifest: dict) -> dict[str, list[str]]:
+    return {
+        split: [str(folder / name) for name in names] for split, names in manifest["splits"].items() if names
+    }
+
+
+def checkpoint_dir(cfg: PipelineConfig, manifest: dict) -> Path:
+    """One folder per (shards, trajectory-relevant config): a re-run resumes, a new config starts fresh."""
+    if cfg.train.checkpoint_dir:
+        return Path(cfg.train.checkpoint_dir)
+    relevant = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in _NOT_TRAJECTORY}
+    digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
+    return Path(cfg.storage.root) / "checkpoints" / f"{manifest['fingerprint']}-{digest}"
+
+
+def _is_worker_rank() -> bool:
+    return int(os.environ.get("RANK", "0")) != 0
+
+
+def run_train(cfg: PipelineConfig, tracker: Tracker, spark=None) -> TrainSummary:
+    from slm_curator.train.registry import log_model, save_model_dir
+    from slm_curator.train.trainer import load_model, train, train_from_dict, unigram_cross_entropy
+
+    folder, manifest, shards_version = find_shards(cfg, spark)
+    splits = split_paths(folder, manifest)
+    ckpt = checkpoint_dir(cfg, manifest)
+    if _is_worker_rank():  # torchrun: ranks > 0 train and leave reporting to rank 0
+        train(cfg.train, splits, ckpt)
+        return TrainSummary(
+            str(folder),
+            shards_version,
+            str(ckpt),
+            0,
+            cfg.train.max_steps,
+            0,
+            None,
+            None,
+            0.0,
+            None,
+            0.0,
+            0.0,
+            None,
+            None,
+        )
+
+    tracker.log_table(delta.table_ref(cfg.storage, "shards"), shards_version, "input")
+    tracker.set_tags({"shards.fingerprint": manifest["fingerprint"], "shards.folder": str(folder)})
+    baseline = None
+    if splits.get("val"):
+        baseline = unigram_cross_entropy(splits["train"], splits["val"], manifest["vocab_size"])
+        tracker.log_metrics({"unigram_val_loss": baseline})
+        log.info("train: unigram baseline on the validation split: %.4f nats/token", baseline)
+
+    def on_log(step, metrics):
+        tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)}, step=step)
+        log.info(
+            "train: step %d/%d loss %.4f (%.0f tokens/s)",
+            step,
+            cfg.train.max_steps,
+            metrics["loss"],
+            metrics.get("tokens_per_second") or 0.0,
+        )
+
+    def on_eval(step, metrics):
+        tracker.log_metrics(metrics, step=step)
+        log.info("train: step %d val loss %.4f", step, metrics["val_loss"])
+
+    if cfg.train.launcher == "torch_distributor":
+        import torch
+        from pyspark.ml.torch.distributor import TorchDistributor
+
+        use_gpu = cfg.train.device == "cuda" or (cfg.train.device == "auto" and torch.cuda.is_available())
+        distributor = TorchDistributor(
+            num_processes=cfg.train.num_processes,
+            local_mode=cfg.train.distributor_local_mode,
+            use_gpu=use_gpu,
+        )
+        log.info("train: launching %d processes with TorchDistributor", cfg.train.num_processes)
+        result = distributor.run(train_from_dict, dataclasses.asdict(cfg.train), splits, str(ckpt))
+        for step, loss in enumerate(result["train_losses"], start=1):
+            tracker.log_metrics({"loss": loss}, step=step)
+        for step, loss in result["val_losses"].items():
+            tracker.log_metrics({"val_loss": loss}, step=int(step))
+        model, _ = load_model(ckpt)
+        final = dict(result)
+    else:
+        outcome = train(cfg.train, splits, ckpt, on_log=on_log, on_eval=on_eval)
+        model, final = outcome.model, outcome.summary()
+
+    summary = TrainSummary(
+        shards_folder=str(folder),
+        shards_version=shards_version,
+        checkpoint_dir=str(ckpt),
+        step=final["step"],
+        max_steps=cfg.train.max_steps,
+        num_params=final["num_params"],
+        val_loss=final["final_val_loss"],
+        unigram_val_loss=baseline,
+        tokens_per_second=final["tokens_per_second"],
+        mfu=final["mfu"],
+        data_wait_fraction=final["data_wait_fraction"],
+        train_seconds=final["train_seconds"],
+        resumed_from=final["resumed_from"],
+        model_uri=None,
+    )
+    tracker.log_metrics(
+        {
+            k: v
+            for k, v in {
+                "final_val_loss": summary.val_loss,
+                "num_params": summary.num_params,
+                "tokens_per_second_final": summary.tokens_per_second,
+                "mfu_final": summary.mfu,
+                "data_wait_fraction_final": summary.data_wait_fraction,
+            }.items()
+            if v is not None
+        }
+    )
+    summary.model_uri = _publish(
+        cfg, tracker, model, folder, manifest, ckpt, summary, save_model_dir, log_model
+    )
+    return summary
+
+
+def _publish(cfg, tracker, model, folder, manifest, ckpt, summary, save_model_dir, log_model) -> str | None:
+    """Save the model folder and log/register it once per finished checkpoint (re-runs reuse the URI)."""
+    marker = ckpt / REGISTERED_FILE
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("step") == summary.step:
+            summary.notes.append(
+                f"nothing new: step {summary.step} is already trained and logged as {done['uri']}"
+            )
+            return done["uri"]
+    meta = {
+        "shards_folder": str(folder),
+        "shards_fingerprint": manifest["fingerprint"],
+        "shards_table_version": summary.shards_version,
+        "input_table": manifest["input_table"],
+        "input_version": manifest["input_version"],
+        "step": summary.step,
+        "val_loss": summary.val_loss,
+        "unigram_val_loss": summary.unigram_val_loss,
+    }
+    model_dir = save_model_dir(
+        ckpt / "model", model, str(folder / manifest["tokenizer"]), manifest["eos_id"], meta
+    )
+    if not tracker.enabled:
+        return str(model_dir)
+    uri = log_model(model_dir, cfg.train.register_as)
+    marker.write_text(json.dumps({"step": summary.step, "uri": uri}))
+    return uri
