@@ -90,3 +90,27 @@ def test_registered_model_loads_by_uri_and_serves_as_pyfunc(model_dir, tmp_path)
     import json
 
     assert json.loads(proc.stdout.strip().splitlines()[-1])["completion"] == expected[0]
+
+
+def test_tokenizer_loads_from_a_file_a_folder_and_an_mlflow_run(tmp_path):
+    import mlflow
+
+    from slm_curator.export.tokenizer import TokenizerError, tokenizer_sha
+
+    tok = train_tokenizer(TEXTS * 5, vocab_size=300, min_frequency=1, eos_token="<|endoftext|>")
+    (tmp_path / "tok").mkdir()
+    tok.save(str(tmp_path / "tok" / "tokenizer.json"))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = mlflow.create_experiment("t", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=exp) as run:
+        mlflow.log_artifact(str(tmp_path / "tok" / "tokenizer.json"), "tokenizer")
+    for where in (
+        str(tmp_path / "tok" / "tokenizer.json"),
+        str(tmp_path / "tok"),
+        f"runs:/{run.info.run_id}/tokenizer",
+    ):
+        assert tokenizer_sha(load_tokenizer(where)) == tokenizer_sha(tok)
+    with pytest.raises(TokenizerError, match="export.tokenizer.path"):
+        load_tokenizer(str(tmp_path / "missing"))
+    with pytest.raises(TokenizerError, match="eos_token"):
+        eos_id(tok, "</s>")

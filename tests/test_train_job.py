@@ -86,7 +86,7 @@ def test_train_without_an_export_says_what_to_run(cfg):
         find_shards(cfg)
 
 
-def _shard_folder(tmp_path):
+def _shard_folder(tmp_path, val_rows: int = 8):
     """A hand-made export folder: shards, manifest and tokenizer, as the export stage lays them out."""
     import json
     import random
@@ -106,8 +106,8 @@ def _shard_folder(tmp_path):
     eos = tok.token_to_id("<|endoftext|>")
     ids = np.array([t for doc in encode_with_eos(tok, texts, eos) for t in doc])
     rows = ids[: len(ids) // 33 * 33].reshape(-1, 33)
-    write_shard(folder / "train-00000.bin", rows[:-8], tok.get_vocab_size(), eos)
-    write_shard(folder / "val-00000.bin", rows[-8:], tok.get_vocab_size(), eos)
+    write_shard(folder / "train-00000.bin", rows[:-val_rows], tok.get_vocab_size(), eos)
+    write_shard(folder / "val-00000.bin", rows[-val_rows:], tok.get_vocab_size(), eos)
     manifest = {
         "fingerprint": "handmade",
         "input_table": "none",

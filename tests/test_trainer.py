@@ -370,3 +370,11 @@ def test_ddp_two_ranks_match_one_process_with_twice_the_micro_batch(tmp_path, sp
         list(ddp["val_losses"].values()), list(single["val_losses"].values()), rtol=1e-5
     )
     assert ddp["train_losses"][-1] < ddp["train_losses"][0]
+
+
+def test_checkpoint_retention_keeps_the_newest_two_and_milestones(tmp_path):
+    from slm_curator.train.trainer import checkpoint_step, list_checkpoints, save_checkpoint
+
+    for step in range(10, 80, 10):
+        save_checkpoint({"step": step}, tmp_path, keep_every=30)
+    assert [checkpoint_step(p) for p in list_checkpoints(tmp_path)] == [30, 60, 70]

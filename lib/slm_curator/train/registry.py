@@ -69,10 +69,12 @@ class TextGenerator:
 
 
 def load_generator(location: str, device: str = "cpu") -> TextGenerator:
-    """From a model folder, or an MLflow URI whose artifacts hold one."""
+    """From a model folder, a training checkpoint file, or an MLflow URI whose artifacts hold a model folder."""
     from tokenizers import Tokenizer
 
     folder = Path(location)
+    if folder.suffix == ".pt" and folder.is_file():
+        return _checkpoint_generator(folder, device)
     if not (folder / CONFIG_FILE).is_file():
         import mlflow
 
@@ -121,3 +123,22 @@ def log_model(folder: str | Path, registered_name: str = "") -> str:
     if registered_name and info.registered_model_version is not None:
         return f"models:/{registered_name}/{info.registered_model_version}"
     return info.model_uri
+
+
+def _checkpoint_generator(path: Path, device: str) -> TextGenerator:
+    """A checkpoint's weights with the tokenizer and manifest the train stage copies beside it."""
+    from tokenizers import Tokenizer
+
+    from slm_curator.train.trainer import load_model
+
+    manifest_path = path.parent / "manifest.json"
+    if not (path.parent / TOKENIZER_FILE).is_file() or not manifest_path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no {TOKENIZER_FILE} and manifest.json beside it; not a train-stage checkpoint"
+        )
+    model, state = load_model(path, device)
+    manifest = json.loads(manifest_path.read_text())
+    meta = {"step": state["step"], "checkpoint": str(path), "shards_fingerprint": manifest["fingerprint"]}
+    return TextGenerator(
+        model, Tokenizer.from_file(str(path.parent / TOKENIZER_FILE)), manifest["eos_id"], meta
+    )

@@ -157,14 +157,23 @@ def checkpoint_path(checkpoint_dir: str | Path, step: int) -> Path:
     return Path(checkpoint_dir) / f"ckpt_{step:08d}.pt"
 
 
+def checkpoint_step(path: str | Path) -> int:
+    return int(Path(path).stem.removeprefix("ckpt_"))
+
+
 def list_checkpoints(checkpoint_dir: str | Path) -> list[Path]:
     """Complete checkpoints, oldest first (a file under the final name is complete: it is renamed there)."""
     folder = Path(checkpoint_dir)
     return sorted(folder.glob("ckpt_*.pt")) if folder.is_dir() else []
 
 
-def save_checkpoint(state: dict[str, Any], checkpoint_dir: str | Path, keep: int = KEEP_CHECKPOINTS) -> Path:
-    """Write atomically (temp file, fsync, rename), then delete all but the newest `keep`."""
+def save_checkpoint(
+    state: dict[str, Any], checkpoint_dir: str | Path, keep: int = KEEP_CHECKPOINTS, keep_every: int = 0
+) -> Path:
+    """Write atomically (temp file, fsync, rename), then delete all but the newest `keep`.
+
+    Checkpoints at multiples of `keep_every` survive: milestones that evaluation compares.
+    """
     path = checkpoint_path(checkpoint_dir, state["step"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -174,7 +183,8 @@ def save_checkpoint(state: dict[str, Any], checkpoint_dir: str | Path, keep: int
         os.fsync(f.fileno())
     os.replace(tmp, path)
     for old in list_checkpoints(checkpoint_dir)[:-keep]:
-        old.unlink(missing_ok=True)
+        if not (keep_every and checkpoint_step(old) % keep_every == 0):
+            old.unlink(missing_ok=True)
     for stale in path.parent.glob(".ckpt_*.pt.tmp"):  # left by a writer killed mid-save
         stale.unlink(missing_ok=True)
     return path
@@ -529,7 +539,7 @@ def _train(
             "rng": rng,
             "history": {"train_losses": train_losses, "val_losses": val_losses},
         }
-        path = str(save_checkpoint(state, checkpoint_dir))
+        path = str(save_checkpoint(state, checkpoint_dir, keep_every=cfg.keep_every))
         if on_checkpoint:
             on_checkpoint(step, path)
         return path
