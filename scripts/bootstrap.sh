@@ -24,9 +24,13 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python_bin" -m venv "$venv"
 fi
 
+# llama-cpp-python (the judge extra) builds llama.cpp from source: text models only, no multimodal
+# library, examples, tests or C++ tools, which roughly halves the build (about 5 minutes on 2 cores).
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF}"
+
 stamp="$venv/.slm-installed-$(cat constraints.txt setup.cfg pyproject.toml | cksum | cut -d' ' -f1)-${extras:-base}"
 if [ ! -f "$stamp" ]; then
-  echo "bootstrap: installing slm-curator${extras:+[$extras]} with pinned versions (first run: a few minutes)"
+  echo "bootstrap: installing slm-curator${extras:+[$extras]} with pinned versions (first run: about 10 minutes, most of it building llama.cpp)"
   "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
   "$venv/bin/python" -m pip install --quiet --constraint constraints.txt --editable ".${extras:+[$extras]}"
   rm -f "$venv"/.slm-installed-*

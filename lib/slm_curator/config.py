@@ -344,7 +344,8 @@ class JudgeConfig:
     max_retries: int = 4
     backoff_s: float = 1.0
     temperature: float = 0.0
-    max_tokens: int = 64
+    # The rubric's four "name: N" lines take about 20 tokens; a judge that rambles is cut off here.
+    max_tokens: int = 32
     # Ask for logprobs for the G-Eval probability-weighted score (used when the endpoint returns them).
     logprobs: bool = True
     # Answers cached by (judge model, rubric version, prompt, completion): re-runs do not pay twice.
@@ -363,7 +364,7 @@ class EvaluateConfig:
     models: list[str] = field(default_factory=list)
     # JSONL ({"prompt": ...} or {"text": ...}) or text file of story beginnings; empty: the held-out split.
     prompts_file: str = ""
-    num_prompts: int = 16
+    num_prompts: int = 12
     # Held-out stories are cut after this many words: the beginning is the prompt, the rest the reference.
     prompt_words: int = 30
     max_new_tokens: int = 48
@@ -373,7 +374,7 @@ class EvaluateConfig:
     seed: int = 0
     rubric_version: str = "tinystories-v1"
     pairwise: bool = True
-    sanity_pairs: int = 16
+    sanity_pairs: int = 12
     bootstrap: int = 1000
     # Warn when the sanity check's 95% interval reaches down to this accuracy (0.5 is chance).
     chance_warning: float = 0.5

@@ -221,8 +221,36 @@ def train_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
     )
 
 
-STAGES = {"ingest": ingest_stage, "filter": filter_stage, "export": export_stage, "train": train_stage}
-SPARK_STAGES = {"ingest", "filter", "export"}
+def evaluate_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
+    from slm_curator.evaluate.report import log_evaluation
+    from slm_curator.evaluate.stage import format_report, run_evaluate
+
+    started = time.time()
+    with tracker.stage_run("evaluate"):
+        result = run_evaluate(spark, cfg, tracker)
+        log_evaluation(tracker, cfg, result)
+    for warning in result.warnings:
+        log.warning("evaluate: %s", warning)
+    return StageSummary(
+        stage="evaluate",
+        input_rows=result.prompts,
+        output_rows=len(result.report),
+        new_rows=len(result.report) * result.prompts,
+        table=delta.table_ref(cfg.storage, "judgments").identifier,
+        version=result.judgments_version,
+        seconds=time.time() - started,
+        notes=format_report(result).splitlines(),
+    )
+
+
+STAGES = {
+    "ingest": ingest_stage,
+    "filter": filter_stage,
+    "export": export_stage,
+    "train": train_stage,
+    "evaluate": evaluate_stage,
+}
+SPARK_STAGES = {"ingest", "filter", "export", "evaluate"}
 
 
 def run_pipeline(
@@ -283,7 +311,7 @@ def _input_overrides(inputs: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """The main job: every stage, in order, on the embedded default or on --input files."""
-    parser = _parser("slm-curator pipeline: ingest -> filter -> export -> train")
+    parser = _parser("slm-curator pipeline: ingest -> filter -> export -> train -> evaluate")
     parser.add_argument(
         "--stages",
         default=",".join(STAGES),
@@ -384,6 +412,27 @@ def train_main(argv: list[str] | None = None) -> int:
             )
             return 0
         run_pipeline(cfg, stages=["train"], spark=spark, run_name="train")
+
+    return run_job(body)
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """The evaluate stage alone: models complete held-out beginnings; an LLM judge grades and compares."""
+    parser = job_parser("slm-curator evaluate: LLM-judge rubric scores, pairwise ratings, judge sanity check")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="model to evaluate (repeatable; MLflow URI, "
+        "model folder or checkpoint file; default: the newest training run's kept checkpoints)",
+    )
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body():
+        extra = [f"evaluate.models={json.dumps(args.model)}"] if args.model else []
+        run_pipeline(config_from_args(args, extra), stages=["evaluate"], run_name="evaluate")
 
     return run_job(body)
 

