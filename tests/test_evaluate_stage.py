@@ -97,6 +97,19 @@ def test_evaluate_judges_two_checkpoints_and_reruns_pay_nothing(spark, cfg, tmp_
     assert set(judgments.loc[judgments["kind"] == "pairwise", "verdict"]) == {"tie"}
     requests = len(judge.requests)
 
+    import mlflow
+
+    (run,) = mlflow.search_runs(
+        experiment_names=[cfg.tracking.experiment],
+        filter_string="tags.stage = 'evaluate'",
+        output_format="list",
+    )
+    assert run.data.metrics["sanity_judge_accuracy"] == 0.5 and run.data.metrics["parse_failures"] == 2
+    assert run.data.metrics["step-20/grammar"] == 7.0
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "evaluation")}
+    assert {"evaluation/report.csv", "evaluation/rubric_scores.png", "evaluation/ratings.png"} <= artifacts
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} >= {"generations", "judgments"}
+
     # Same models, prompts and judge: no new rows, no new table versions, no judge calls.
     versions = [
         delta.current_version(spark, delta.table_ref(cfg.storage, n)) for n in ("generations", "judgments")
