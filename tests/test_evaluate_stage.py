@@ -114,8 +114,9 @@ def test_evaluate_judges_two_checkpoints_and_reruns_pay_nothing(spark, cfg, tmp_
     versions = [
         delta.current_version(spark, delta.table_ref(cfg.storage, n)) for n in ("generations", "judgments")
     ]
-    run_pipeline(cfg, stages=["evaluate"], spark=spark)
+    (again,) = run_pipeline(cfg, stages=["evaluate"], spark=spark)
     assert len(judge.requests) == requests
+    assert "nothing new: generations and judgments already hold all of these" in again.notes
     assert versions == [
         delta.current_version(spark, delta.table_ref(cfg.storage, n)) for n in ("generations", "judgments")
     ]

@@ -239,7 +239,10 @@ def evaluate_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary
         table=delta.table_ref(cfg.storage, "judgments").identifier,
         version=result.judgments_version,
         seconds=time.time() - started,
-        notes=format_report(result).splitlines(),
+        notes=format_report(result).splitlines()
+        + (
+            ["nothing new: generations and judgments already hold all of these"] if result.nothing_new else []
+        ),
     )
 
 

@@ -58,6 +58,7 @@ class EvaluateResult:
     generations_version: int | None
     judgments_version: int | None
     warnings: list[str] = field(default_factory=list)
+    nothing_new: bool = False  # every generation and judgment was already stored (replies came from cache)
 
 
 def default_candidates(cfg: PipelineConfig) -> list[tuple[str, str]]:
@@ -160,8 +161,8 @@ def sanity_pairs(prompts: list[Prompt], count: int, seed: int) -> list[tuple[Pro
 class Judging:
     """Runs the three kinds of judgement through one client and records every answer as a row."""
 
-    def __init__(self, client, judge_name: str, cfg: PipelineConfig, run_id: str):
-        self.client, self.judge, self.cfg, self.run_id = client, judge_name, cfg, run_id
+    def __init__(self, client, judge_name: str, run_id: str):
+        self.client, self.judge, self.run_id = client, judge_name, run_id
         self.rows: list[dict] = []
 
     def _row(self, kind, prompt_id, prompt, model, model_b, completion, completion_b, reply, **extra) -> dict:
@@ -195,7 +196,8 @@ class Judging:
         requests = []
         for beginning, x, y in items:
             for a, b in ((x, y), (y, x)):
-                requests.append((pairwise.pairwise_messages(beginning, a, b), ("pairwise", beginning, a, b)))
+                key = ("pairwise", rubric.RUBRIC_VERSION, beginning, a, b)  # the prompts' version, too
+                requests.append((pairwise.pairwise_messages(beginning, a, b), key))
         replies = self.client.chat_many(requests)
         out = []
         for i in range(0, len(replies), 2):
@@ -280,7 +282,7 @@ def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
     candidates = load_candidates(cfg)
     run_id = tracker.active_run_id() or ""
     generations = generate_all(candidates, prompts, cfg)
-    gen_version = _merge(
+    gen_write = _merge(
         spark, generations.assign(run_id=run_id), GENERATION_COLUMNS, cfg, "generations", "generation_id"
     )
     warnings: list[str] = []
@@ -315,7 +317,7 @@ def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
             JudgeClient(judge_cfg, Path(cfg.storage.root) / "judge" / "cache.sqlite")
         )
         judge_name = f"{judge_cfg.model}@{judge_cfg.base_url}"
-        judging = Judging(client, judge_name, cfg, run_id)
+        judging = Judging(client, judge_name, run_id)
 
         # 1. Can this judge tell a real continuation from a corrupted one?
         pairs = sanity_pairs(prompts, e.sanity_pairs, e.seed)
@@ -359,7 +361,7 @@ def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
                 (g.model, g.prompt_id): reference(g.prompt, g.completion) for g in generations.itertuples()
             }
     judgments = pd.DataFrame(judging.rows)
-    judg_version = _merge(spark, judgments, JUDGMENT_COLUMNS, cfg, "judgments", "judgment_id")
+    judg_write = _merge(spark, judgments, JUDGMENT_COLUMNS, cfg, "judgments", "judgment_id")
     report = build_report(candidates, scores, verdict_rows, ref_scores, e.bootstrap, e.seed)
     return EvaluateResult(
         judge=judge_name,
@@ -369,9 +371,10 @@ def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
         sanity=sanity,
         parse_failures=int(judgments["parse_error"].notna().sum()) if len(judgments) else 0,
         request_errors=int(judgments["error"].notna().sum()) if len(judgments) else 0,
-        generations_version=gen_version,
-        judgments_version=judg_version,
+        generations_version=gen_write.version if gen_write else None,
+        judgments_version=judg_write.version if judg_write else None,
         warnings=warnings,
+        nothing_new=not any(w and w.committed for w in (gen_write, judg_write)),
     )
 
 
@@ -462,10 +465,10 @@ def _ci(value, low, high, fmt: str) -> str:
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
-def _merge(spark, frame: pd.DataFrame, schema: str, cfg: PipelineConfig, name: str, key: str) -> int | None:
+def _merge(spark, frame: pd.DataFrame, schema: str, cfg: PipelineConfig, name: str, key: str):
     """Insert rows whose key is new: a re-run with the same inputs commits nothing."""
     if frame.empty:
         return None
     ref = delta.table_ref(cfg.storage, name)
     df = spark.createDataFrame(frame[[c.split()[0] for c in schema.split(", ")]], schema)
-    return delta.merge(df, ref, [key]).version
+    return delta.merge(df, ref, [key])
