@@ -274,7 +274,6 @@ class ExportConfig:
     shard_tokens: int = 4_000_000
     quality_bucket_edges: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0, 4.0])
     seed: int = 1234
-    batch_size: int = 256
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     # Folder for shard files; empty is storage.root/shards.
     output_dir: str = ""
@@ -372,7 +371,6 @@ class EvaluateConfig:
     top_k: int = 0
     top_p: float = 0.95
     seed: int = 0
-    rubric_version: str = "tinystories-v1"
     pairwise: bool = True
     sanity_pairs: int = 12
     bootstrap: int = 1000
@@ -623,7 +621,7 @@ def _check_semantics(cfg: PipelineConfig) -> None:
 
 
 def check_export(cfg: PipelineConfig) -> None:
-    """Export and train values that types alone cannot check."""
+    """Export, train and evaluate values that types alone cannot check."""
     e = cfg.export
     if e.temperature <= 0:
         raise ConfigError(f"export.temperature: must be > 0, got {e.temperature}")
@@ -652,5 +650,15 @@ def check_export(cfg: PipelineConfig) -> None:
     ):
         if getattr(t, key) < 1:
             raise ConfigError(f"train.{key}: must be a positive integer, got {getattr(t, key)}")
+    if e.token_budget < 0:
+        raise ConfigError(f"export.token_budget: must be >= 0, got {e.token_budget}")
+    v = cfg.evaluate
+    for key in ("num_prompts", "prompt_words", "max_new_tokens", "sanity_pairs", "bootstrap"):
+        if getattr(v, key) < 1:
+            raise ConfigError(f"evaluate.{key}: must be a positive integer, got {getattr(v, key)}")
+    if not 0 < v.top_p <= 1 or v.top_k < 0 or v.temperature < 0:
+        raise ConfigError(
+            "evaluate.top_p must lie in (0, 1], evaluate.top_k and evaluate.temperature must be >= 0"
+        )
     if not 0 <= t.decay_fraction <= 1 or not 0 <= t.anneal_mix <= 1:
         raise ConfigError("train.decay_fraction and train.anneal_mix: must lie in [0, 1]")

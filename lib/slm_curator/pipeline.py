@@ -235,7 +235,7 @@ def evaluate_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary
         stage="evaluate",
         input_rows=result.prompts,
         output_rows=len(result.report),
-        new_rows=len(result.report) * result.prompts,
+        new_rows=0 if result.nothing_new else len(result.report) * result.prompts,
         table=delta.table_ref(cfg.storage, "judgments").identifier,
         version=result.judgments_version,
         seconds=time.time() - started,
@@ -411,7 +411,9 @@ def train_main(argv: list[str] | None = None) -> int:
             from slm_curator.train.job import run_train
 
             run_train(
-                dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, enabled=False)), None
+                dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, enabled=False)),
+                None,
+                spark,
             )
             return 0
         run_pipeline(cfg, stages=["train"], spark=spark, run_name="train")

@@ -11,6 +11,9 @@ import re
 
 from slm_curator.evaluate.rubric import ParseError
 
+# Part of every cached reply's key: change it whenever the prompts below change.
+PAIRWISE_VERSION = "pairwise-v1"
+
 SYSTEM_PROMPT = (
     "You are a strict, consistent teacher who compares short stories written by young students. "
     "You answer with a single letter and write nothing else."

@@ -31,9 +31,12 @@ def split_story(text: str, words: int) -> tuple[str, str] | None:
 
 
 def documents_from_rows(rows: np.ndarray, eos_id: int) -> list[np.ndarray]:
-    """Whole documents from packed rows: the token stream split on EOS, minus the cut first and last pieces."""
+    """Whole documents from packed rows: the token stream split on EOS, minus the last piece.
+
+    A shard starts at a document boundary; its tail is cut where the last full row ends.
+    """
     stream = np.asarray(rows).reshape(-1)
-    cuts = np.flatnonzero(stream == eos_id)
+    cuts = np.concatenate([[-1], np.flatnonzero(stream == eos_id)])
     return [stream[a + 1 : b] for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a + 1]
 
 

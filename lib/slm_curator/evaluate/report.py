@@ -26,7 +26,7 @@ def log_evaluation(tracker, cfg: PipelineConfig, result) -> None:
         "request_errors": result.request_errors,
     }
     for scorer, acc in result.sanity.items():
-        metrics |= {f"sanity_{scorer}_{k}": v for k, v in acc.items()}
+        metrics |= {f"sanity_{scorer}_{k}": v for k, v in acc.items() if v == v}  # NaN: no usable pair
     for row in result.report.to_dict("records"):
         name = _metric_name(row["model"])
         for key in (*rubric.CRITERIA, "overall", "ref_loglik", "rating", "win_rate"):

@@ -39,6 +39,9 @@ JUDGMENT_COLUMNS = (
 )
 
 
+UNUSABLE = "unusable"
+
+
 @dataclass
 class Candidate:
     label: str
@@ -66,7 +69,10 @@ def default_candidates(cfg: PipelineConfig) -> list[tuple[str, str]]:
     from slm_curator.train.trainer import checkpoint_step, list_checkpoints
 
     root = Path(cfg.storage.root) / "checkpoints"
-    runs = [d for d in root.iterdir() if d.is_dir() and list_checkpoints(d)] if root.is_dir() else []
+    if cfg.train.checkpoint_dir:
+        runs = [Path(cfg.train.checkpoint_dir)] if list_checkpoints(cfg.train.checkpoint_dir) else []
+    else:
+        runs = [d for d in root.iterdir() if d.is_dir() and list_checkpoints(d)] if root.is_dir() else []
     if not runs:
         raise FileNotFoundError(
             f"evaluate.models: empty and no checkpoints under {root}; run the train stage"
@@ -104,6 +110,7 @@ def load_prompts(cfg: PipelineConfig, spark=None) -> list[Prompt]:
 
         folder, manifest, _ = find_shards(cfg, spark)
         prompts = held_out_prompts(folder, manifest, e.num_prompts, e.prompt_words)
+    prompts = list({p.prompt_id: p for p in prompts}.values())  # a repeated beginning is one prompt
     if not prompts:
         raise ConfigError(
             f"evaluate.prompt_words: no held-out story is longer than {e.prompt_words} words plus a continuation; "
@@ -196,7 +203,7 @@ class Judging:
         requests = []
         for beginning, x, y in items:
             for a, b in ((x, y), (y, x)):
-                key = ("pairwise", rubric.RUBRIC_VERSION, beginning, a, b)  # the prompts' version, too
+                key = ("pairwise", pairwise.PAIRWISE_VERSION, beginning, a, b)
                 requests.append((pairwise.pairwise_messages(beginning, a, b), key))
         replies = self.client.chat_many(requests)
         out = []
@@ -211,11 +218,16 @@ class Judging:
         return out
 
     def pairwise(self, kind: str, items: list[tuple[Prompt, str, str, str, str]]) -> list[str]:
-        """Verdicts ("x", "y" or "tie") for (prompt, label x, label y, completion x, completion y)."""
+        """Verdicts for (prompt, label x, label y, completion x, completion y).
+
+        "x", "y", or "tie" when the preference flips with the order (position bias). A pair with a failed
+        or unparseable answer is UNUSABLE: it is stored and counted, but it enters no statistic, so a
+        judge that cannot answer does not look like a coin toss.
+        """
         answers = self._choices([(p.beginning, cx, cy) for p, _, _, cx, cy in items])
         verdicts = []
         for (p, lx, ly, cx, cy), (first, second, replies) in zip(items, answers, strict=True):
-            verdict = pairwise.combine_orders(first, second)
+            verdict = pairwise.combine_orders(first, second) if first and second else UNUSABLE
             verdicts.append(verdict)
             for order, (reply, parsed) in enumerate(zip(replies, (first, second), strict=True)):
                 a, b = (cx, cy) if order == 0 else (cy, cx)
@@ -316,7 +328,8 @@ def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
         client = stack.enter_context(
             JudgeClient(judge_cfg, Path(cfg.storage.root) / "judge" / "cache.sqlite")
         )
-        judge_name = f"{judge_cfg.model}@{judge_cfg.base_url}"
+        # The local server's port changes every run; naming it would make every re-run's judgments new rows.
+        judge_name = f"{judge_cfg.model}@{'local llama.cpp' if not e.judge.base_url else judge_cfg.base_url}"
         judging = Judging(client, judge_name, run_id)
 
         # 1. Can this judge tell a real continuation from a corrupted one?
@@ -329,7 +342,9 @@ def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
             verdicts = judging.pairwise(
                 "sanity", [(p, "real", "corrupted", real, bad) for p, real, bad in pairs]
             )
-            sanity["judge"] = _accuracy([v == "x" for v in verdicts], [v == "tie" for v in verdicts])
+            usable = [v for v in verdicts if v != UNUSABLE]
+            sanity["judge"] = _accuracy([v == "x" for v in usable], [v == "tie" for v in usable])
+            sanity["judge"]["unusable"] = len(verdicts) - len(usable)
             if reference is not None:
                 prefers = [
                     _or_floor(reference(p.beginning, real)) > _or_floor(reference(p.beginning, bad))
@@ -337,7 +352,11 @@ def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
                 ]
                 sanity["reference_model"] = _accuracy(prefers, [False] * len(prefers))
             for scorer, acc in sanity.items():
-                if acc["low"] <= e.chance_warning:
+                if not acc["pairs"]:
+                    warnings.append(
+                        f"sanity check: the {scorer} gave no usable verdict on {len(pairs)} pairs"
+                    )
+                elif acc["low"] <= e.chance_warning:
                     warnings.append(
                         f"sanity check: the {scorer} prefers the real continuation in {acc['accuracy']:.0%} of "
                         f"{acc['pairs']} pairs (95% CI {acc['low']:.0%}-{acc['high']:.0%}), not clearly better than "
@@ -353,7 +372,8 @@ def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
                 log.info("evaluate: %s vs %s on %d prompts, both orders", x, y, len(prompts))
                 items = [(p, x, y, by_key[(x, p.prompt_id)], by_key[(y, p.prompt_id)]) for p in prompts]
                 for v in judging.pairwise("pairwise", items):
-                    verdict_rows.append((x, y, {"x": "a", "y": "b"}.get(v, "tie")))
+                    if v != UNUSABLE:
+                        verdict_rows.append((x, y, {"x": "a", "y": "b"}.get(v, "tie")))
         ref_scores = {}
         if reference is not None:
             log.info("evaluate: reference-model log-likelihood of %d completions", len(generations))
@@ -387,7 +407,7 @@ def _accuracy(correct: list[bool], ties: list[bool]) -> dict[str, float]:
     n = len(correct)
     wins = sum(correct) + 0.5 * sum(ties)
     low, high = stats.wilson_interval(wins, n)
-    return {"accuracy": wins / n if n else 0.0, "low": low, "high": high, "pairs": n}
+    return {"accuracy": wins / n if n else float("nan"), "low": low, "high": high, "pairs": n}
 
 
 def build_report(
@@ -442,10 +462,16 @@ def format_report(result: EvaluateResult) -> str:
         f"{result.parse_failures} unparseable answers, {result.request_errors} failed requests"
     ]
     for scorer, acc in result.sanity.items():
-        lines.append(
-            f"sanity ({scorer}): prefers the real continuation {acc['accuracy']:.0%} of {acc['pairs']} pairs "
-            f"(95% CI {acc['low']:.0%}-{acc['high']:.0%})"
+        unusable = (
+            f"; {acc['unusable']} pairs unusable (failed or unparseable)" if acc.get("unusable") else ""
         )
+        if acc["pairs"]:
+            lines.append(
+                f"sanity ({scorer}): prefers the real continuation {acc['accuracy']:.0%} of {acc['pairs']} pairs "
+                f"(95% CI {acc['low']:.0%}-{acc['high']:.0%}){unusable}"
+            )
+        else:
+            lines.append(f"sanity ({scorer}): no usable verdict{unusable}")
     header = f"{'model':<24} {'parsed':>7} {'overall (95% CI)':>20} {'ref loglik (95% CI)':>24} {'BT rating (95% CI)':>22}"
     lines += [header, "-" * len(header)]
     for r in result.report.to_dict("records"):

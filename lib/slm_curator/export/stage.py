@@ -111,14 +111,19 @@ def candidates(df, cfg: PipelineConfig):
     out = df.select(
         F.col("doc_id"),
         (F.col(e.source_column) if e.source_column in cols else F.lit("all")).cast("string").alias("source"),
-        (F.col(e.cluster_column) if e.cluster_column in cols else F.col("doc_id"))
+        # A document dedup left alone may have no cluster id: it is its own cluster.
+        (
+            F.coalesce(F.col(e.cluster_column).cast("string"), F.col("doc_id"))
+            if e.cluster_column in cols
+            else F.col("doc_id")
+        )
         .cast("string")
         .alias("cluster"),
         score.alias("score"),
         F.col(e.text_column).alias("text"),
     ).where(F.col("text").isNotNull() & (F.length("text") > 0))
     if has_score:
-        out = out.where(F.col("score").isNotNull())
+        out = out.where(F.col("score").isNotNull() & ~F.isnan("score"))
         if e.min_score is not None:
             out = out.where(F.col("score") >= F.lit(e.min_score))
     return out, has_score
@@ -134,8 +139,11 @@ def get_tokenizer(spark, cfg: PipelineConfig, docs, input_id: str, version: int,
             "input": input_id,
             "version": version,
             "tok": dataclasses.asdict(t),
+            # Everything that decides which documents the sample is drawn from.
             "where": cfg.export.where,
             "text": cfg.export.text_column,
+            "score": cfg.export.score_column,
+            "min_score": cfg.export.min_score,
             "seed": cfg.export.seed,
         },
         sort_keys=True,
@@ -300,9 +308,15 @@ def run_export(spark, cfg: PipelineConfig, run_id: str | None = None) -> ExportR
         .drop("text")
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    chosen = None
     try:
         n_candidates = scored.count()
         log.info("export: %d candidate documents from %s@v%d", n_candidates, in_ref, version)
+        if not scored.where(F.col("split") == "train").limit(1).count():
+            raise ConfigError(
+                f"export.where: no training documents in {in_ref}@v{version} after the filters "
+                f"({n_candidates} candidates, export.val_fraction={e.val_fraction}); nothing to export"
+            )
         chosen, plans = select_documents(scored, cfg, has_score)
         chosen = chosen.withColumn("copy", F.explode(F.sequence(F.lit(0), F.col("copies") - 1))).persist(
             StorageLevel.MEMORY_AND_DISK
@@ -335,6 +349,8 @@ def run_export(spark, cfg: PipelineConfig, run_id: str | None = None) -> ExportR
         rows = packed_input.groupBy("split", "shard").applyInPandas(pack, PACK_COLUMNS).collect()
     finally:
         scored.unpersist()
+        if chosen is not None:
+            chosen.unpersist()
     written = sorted((r.asDict() for r in rows), key=lambda r: r["path"])
     reused = sum(r.pop("reused") for r in written)
     tok.save(str(folder / TOKENIZER_FILE))

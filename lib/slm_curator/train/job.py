@@ -36,6 +36,11 @@ _NOT_TRAJECTORY = {
     "max_seconds",
     "launcher",
     "shards",
+    "distributor_local_mode",
+    "keep_every",
+    "eval_every",
+    "eval_batches",
+    "checkpoint_every",
 }
 
 
