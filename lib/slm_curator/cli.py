@@ -52,7 +52,7 @@ def setup_logging(quiet: bool = False) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("py4j", "urllib3", "alembic", "mlflow", "git"):
+    for noisy in ("py4j", "urllib3", "alembic", "mlflow", "git", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
