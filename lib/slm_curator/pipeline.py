@@ -141,6 +141,7 @@ def filter_stage(spark, cfg: PipelineConfig, tracker: Tracker, dry_run: bool = F
 
 
 def export_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
+    from slm_curator.export.shard_format import MANIFEST_FILE
     from slm_curator.export.stage import run_export
 
     started = time.time()
@@ -155,7 +156,7 @@ def export_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
             | {"candidates": result.candidates, "files_reused": result.files_reused}
         )
         tracker.log_artifact(result.tokenizer_path, "tokenizer")
-        tracker.log_artifact(str(Path(result.folder) / "manifest.json"), "shards")
+        tracker.log_artifact(str(Path(result.folder) / MANIFEST_FILE), "shards")
     notes = [f"shards: {result.folder}"]
     if result.skipped:
         notes.append(f"nothing new: shards are up to date with {result.input_table}@v{result.input_version}")

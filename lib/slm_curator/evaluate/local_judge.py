@@ -13,7 +13,6 @@ finds more likely.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import signal
@@ -28,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from slm_curator.config import JudgeConfig
+from slm_curator.export.shard_format import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,6 @@ LOG_TAIL_LINES = 40
 
 def _default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "slm-curator"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def gguf_path(configured: str = "", cache_dir: str | Path | None = None) -> Path:
@@ -73,7 +65,7 @@ def gguf_path(configured: str = "", cache_dir: str | Path | None = None) -> Path
         ) from exc
     folder = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
     target = folder / packaged.MODEL_NAME
-    if target.is_file() and _sha256(target) == packaged.EXPECTED_SHA256:
+    if target.is_file() and file_sha256(target) == packaged.EXPECTED_SHA256:
         return target
     folder.mkdir(parents=True, exist_ok=True)
     log.info("assembling %s into %s", packaged.MODEL_NAME, folder)

@@ -19,6 +19,8 @@ MAGIC = 0x534C4D53  # "SLMS"
 VERSION = 1
 HEADER_INTS = 256
 HEADER_BYTES = HEADER_INTS * 4
+# Beside the shards of one export: its splits, tokenizer and provenance (what a Spark-free trainer reads).
+MANIFEST_FILE = "manifest.json"
 
 
 class ShardFormatError(ValueError):

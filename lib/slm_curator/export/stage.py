@@ -25,7 +25,7 @@ from slm_curator import delta
 from slm_curator.config import ConfigError, PipelineConfig, check_export
 from slm_curator.export import sampling
 from slm_curator.export.select import gumbel_key, hash_uniform, take_prefix
-from slm_curator.export.shard_format import file_sha256, read_header, write_shard
+from slm_curator.export.shard_format import MANIFEST_FILE, file_sha256, read_header, write_shard
 from slm_curator.export.tokenizer import (
     TOKENIZER_FILE,
     encode_with_eos,
@@ -38,7 +38,6 @@ from slm_curator.export.tokenizer import (
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "anneal", "val")
-MANIFEST_FILE = "manifest.json"
 # One row per shard file, as the packing UDF returns it.
 PACK_COLUMNS = (
     "path string, split string, shard int, sequences long, tokens long, seq_len int, documents long, "

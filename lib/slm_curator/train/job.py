@@ -19,7 +19,7 @@ from pathlib import Path
 
 from slm_curator import delta
 from slm_curator.config import PipelineConfig
-from slm_curator.export.stage import MANIFEST_FILE
+from slm_curator.export.shard_format import MANIFEST_FILE
 from slm_curator.export.tokenizer import TOKENIZER_FILE
 from slm_curator.tracking import Tracker
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import torch
 
+from slm_curator.export.shard_format import MANIFEST_FILE
+from slm_curator.export.tokenizer import TOKENIZER_FILE
 from slm_curator.train.generate import generate
 from slm_curator.train.model import GPT, ModelConfig
 
 WEIGHTS_FILE = "model.pt"
 CONFIG_FILE = "config.json"
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def save_model_dir(folder: str | Path, model: GPT, tokenizer_path: str, eos_id: int, meta: dict) -> Path:
@@ -131,7 +132,7 @@ def _checkpoint_generator(path: Path, device: str) -> TextGenerator:
 
     from slm_curator.train.trainer import load_model
 
-    manifest_path = path.parent / "manifest.json"
+    manifest_path = path.parent / MANIFEST_FILE
     if not (path.parent / TOKENIZER_FILE).is_file() or not manifest_path.is_file():
         raise FileNotFoundError(
             f"{path}: no {TOKENIZER_FILE} and manifest.json beside it; not a train-stage checkpoint"
