@@ -30,6 +30,8 @@ def base_config(tmp_path_factory):
         f"storage.root={root}",
         "spark.show_progress=false",
         "spark.conf.spark.sql.shuffle.partitions=2",
+        # Gates cost seconds of Spark jobs per stage call; tests/test_checks.py and the job tests run them.
+        "checks.enabled=false",
     ]
     return load_config("local", overrides, conf_dir=ROOT / "conf")
 

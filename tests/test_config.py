@@ -140,3 +140,13 @@ def test_job_fails_on_bad_config_before_spark_starts():
     assert proc.returncode == 2
     assert "config error: ingest.max_doc_bytes: expected an integer, got 'lots'" in proc.stderr
     assert "SparkContext" not in proc.stderr and "Ivy" not in proc.stderr
+
+
+def test_readme_configuration_reference_is_generated_from_the_config_classes():
+    from slm_curator import config_reference
+
+    readme = (ROOT / "README.md").read_text()
+    assert config_reference.markdown() in readme, "stale: run python -m slm_curator.config_reference --update"
+    keys = [row[0] for row in config_reference.rows()]
+    assert "checks.max_drop_fraction" in keys and "filter.gopher.min_doc_words" in keys
+    assert all(meaning for _, _, _, meaning in config_reference.rows()), "a config field has no comment"

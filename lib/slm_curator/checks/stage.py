@@ -1,0 +1,290 @@
+"""Gates: run a table's suite after the stage that wrote it, record results, stop on errors.
+
+`run_gate` validates one table at one version with run-time parameters (the input's row count, the
+fewest rows the stage may keep). Results land in the `dq_results` Delta table keyed by table, version,
+suite and parameters, so validating the same thing again reads the stored verdict instead of running
+Spark jobs, and a re-run adds no rows. `require_passed` lets a stage refuse an input whose latest gate
+failed, which keeps a bad table from flowing on when stages run as separate jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from slm_curator import delta
+from slm_curator.checks.gate import DataQualityError, Outcome, run_suite
+from slm_curator.checks.suites import Suite, load_suite, min_kept_rows, params_fingerprint
+from slm_curator.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+RESULTS_TABLE = "dq_results"
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """Which stage writes a table, what it reads, and which of the input's rows it should keep."""
+
+    stage: str
+    input_table: str | None
+    input_where: str | None = None
+
+
+# Suites by table. Tables without a producing stage here (deduped, scored) are still validated by the
+# validate stage whenever they exist.
+GATES = {
+    "documents": GateSpec("ingest", None),
+    "filtered": GateSpec("filter", "documents"),
+    "deduped": GateSpec("dedup", "filtered", "keep"),
+    "scored": GateSpec("score", "deduped", "keep"),
+}
+
+
+@dataclass
+class GateReport:
+    suite: str
+    table: str
+    version: int
+    outcomes: list[Outcome]
+    reused: bool  # the stored verdict for this table version, suite and parameters was reused
+    params: dict[str, Any]
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed_error]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed_warn]
+
+    def summary(self) -> str:
+        passed = sum(o.success for o in self.outcomes)
+        text = f"{passed}/{len(self.outcomes)} expectations passed"
+        if self.warnings:
+            text += f", {len(self.warnings)} warning(s)"
+        if self.errors:
+            text += f", {len(self.errors)} error(s)"
+        return text + (" (stored verdict)" if self.reused else "")
+
+
+def failure_message(report: GateReport) -> str:
+    lines = [f"data quality gate failed: {report.table}@v{report.version} (suite {report.suite})"]
+    for o in report.errors:
+        why = f"raised {o.exception}" if o.exception else f"observed {o.observed}"
+        examples = json.loads(o.details or "{}").get("partial_unexpected_list")
+        if examples:
+            why += f", e.g. {json.dumps(examples[:5], default=str)}"
+        lines.append(f"  {o.description}: {why}")
+    return "\n".join(lines)
+
+
+def gate_params(spark, cfg: PipelineConfig, table: str, input_version: int | None = None) -> dict[str, Any]:
+    """Run-time parameters of a table's suite: its input's row count and the fewest rows to keep."""
+    spec = GATES.get(table)
+    params: dict[str, Any] = {"max_doc_chars": cfg.ingest.max_doc_bytes}
+    if spec is None:
+        return params
+    if spec.input_table is None:  # ingest: records read = documents + quarantined records
+        rows = 0
+        for name in ("documents", "quarantine"):
+            ref = delta.table_ref(cfg.storage, name)
+            if delta.exists(spark, ref):
+                rows += delta.read(spark, ref).count()
+    else:
+        ref = delta.table_ref(cfg.storage, spec.input_table)
+        if not delta.exists(spark, ref):
+            return params
+        frame = delta.read(spark, ref, input_version)
+        rows = (frame.where(spec.input_where) if spec.input_where else frame).count()
+    fraction = cfg.checks.max_drop_fraction.get(spec.stage, 1.0)
+    params.update({"input_rows": rows, "min_kept_rows": min_kept_rows(rows, fraction)})
+    return params
+
+
+def _check_id(table: str, version: int, suite: Suite, params_fp: str, index: int) -> str:
+    key = f"{table}\x1f{version}\x1f{suite.fingerprint}\x1f{params_fp}\x1f{index}"
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
+def _stored(spark, cfg: PipelineConfig, table: str, version: int, suite: Suite, params_fp: str):
+    ref = delta.table_ref(cfg.storage, RESULTS_TABLE)
+    if not delta.exists(spark, ref):
+        return None
+    rows = (
+        delta.read(spark, ref)
+        .where(
+            f"`table` = '{table}' AND table_version = {version} AND suite_fingerprint = '{suite.fingerprint}' "
+            f"AND params_fingerprint = '{params_fp}'"
+        )
+        .collect()
+    )
+    if len(rows) != len(suite.expectations):
+        return None
+    return sorted(
+        (
+            Outcome(
+                index=r["expectation_index"],
+                expectation=r["expectation"],
+                description=r["description"],
+                severity=r["severity"],
+                view=r["view"],
+                success=r["success"],
+                observed=r["observed"],
+                unexpected_count=r["unexpected_count"],
+                element_count=r["element_count"],
+                details=r["details"],
+                exception=r["exception"],
+            )
+            for r in rows
+        ),
+        key=lambda o: o.index,
+    )
+
+
+RESULTS_SCHEMA = (
+    "check_id string, checked_at timestamp, run_id string, stage string, suite string, "
+    "suite_fingerprint string, params string, params_fingerprint string, `table` string, table_version long, "
+    "expectation_index int, expectation string, description string, severity string, view string, "
+    "success boolean, observed string, unexpected_count long, element_count long, details string, "
+    "exception string"
+)
+
+
+def _write_results(spark, cfg, report: GateReport, suite: Suite, stage: str, run_id: str | None, params_fp):
+    from datetime import datetime
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        (
+            _check_id(report.table, report.version, suite, params_fp, o.index),
+            now,
+            run_id or "",
+            stage,
+            suite.name,
+            suite.fingerprint,
+            json.dumps(report.params, sort_keys=True, default=str),
+            params_fp,
+            report.table,
+            report.version,
+            o.index,
+            o.expectation,
+            o.description,
+            o.severity,
+            o.view,
+            o.success,
+            o.observed,
+            o.unexpected_count,
+            o.element_count,
+            o.details,
+            o.exception,
+        )
+        for o in report.outcomes
+    ]
+    frame = spark.createDataFrame(rows, RESULTS_SCHEMA)
+    return delta.merge(frame, delta.table_ref(cfg.storage, RESULTS_TABLE), keys=["check_id"])
+
+
+def run_gate(
+    spark,
+    cfg: PipelineConfig,
+    tracker,
+    table: str,
+    version: int,
+    params: dict[str, Any] | None = None,
+    stage: str = "",
+    raise_on_error: bool = True,
+) -> GateReport | None:
+    """Validate `table`@`version` with its suite; record, log, and raise `DataQualityError` on errors."""
+    if not cfg.checks.enabled:
+        return None
+    suite = load_suite(cfg.checks.suites_dir, table)
+    ref = delta.table_ref(cfg.storage, suite.table)
+    params = params if params is not None else gate_params(spark, cfg, table)
+    params_fp = params_fingerprint(params)
+    stored = _stored(spark, cfg, ref.identifier, version, suite, params_fp)
+    stage = stage or (GATES[table].stage if table in GATES else "validate")
+    if stored is not None:
+        report = GateReport(suite.name, ref.identifier, version, stored, True, params)
+        log.info(
+            "checks: %s@v%d already validated with suite %s: %s", ref, version, suite.name, report.summary()
+        )
+    else:
+        log.info(
+            "checks: validating %s@v%d with suite %s (%d expectations)",
+            ref,
+            version,
+            suite.name,
+            len(suite.expectations),
+        )
+        with tempfile.TemporaryDirectory(prefix="slm-dq-") as tmp:
+            docs = str(Path(tmp) / "data_docs") if cfg.checks.data_docs and tracker.enabled else None
+            outcomes, raw = run_suite(delta.read(spark, ref, version), suite, params, docs)
+            report = GateReport(suite.name, ref.identifier, version, outcomes, False, params)
+            _write_results(spark, cfg, report, suite, stage, tracker.active_run_id(), params_fp)
+            _log_to_mlflow(tracker, report, raw, docs, tmp)
+    for o in report.warnings:
+        log.warning("checks: %s@v%d warning: %s observed %s", ref, version, o.description, o.observed)
+    tracker.log_metrics(
+        {
+            f"dq_{suite.name}_passed": sum(o.success for o in report.outcomes),
+            f"dq_{suite.name}_warnings": len(report.warnings),
+            f"dq_{suite.name}_errors": len(report.errors),
+        }
+    )
+    if report.errors and raise_on_error:
+        raise DataQualityError(failure_message(report))
+    return report
+
+
+def _log_to_mlflow(tracker, report: GateReport, raw: list[dict], docs: str | None, tmp: str) -> None:
+    if not tracker.enabled:
+        return
+    path = Path(tmp) / f"{report.suite}.json"
+    payload = {
+        "table": report.table,
+        "version": report.version,
+        "suite": report.suite,
+        "params": report.params,
+        "outcomes": [o.__dict__ for o in report.outcomes],
+        "great_expectations": raw,
+    }
+    path.write_text(json.dumps(payload, indent=1, default=str))
+    tracker.log_artifact(str(path), f"dq/{report.suite}")
+    if docs and Path(docs).is_dir():
+        tracker.log_artifact(docs, f"dq/{report.suite}")
+
+
+def latest_errors(spark, cfg: PipelineConfig, table: str, version: int) -> list[str]:
+    """Failed `error` expectations of the newest gate run on `table`@`version` ([] when none ran)."""
+    ref = delta.table_ref(cfg.storage, RESULTS_TABLE)
+    identifier = delta.table_ref(cfg.storage, table).identifier
+    if not cfg.checks.enabled or not delta.exists(spark, ref):
+        return []
+    from pyspark.sql import functions as F
+
+    rows = delta.read(spark, ref).where(F.col("table") == identifier).where(F.col("table_version") == version)
+    newest = rows.agg(F.max("checked_at")).first()[0]
+    if newest is None:
+        return []
+    failed = rows.where((F.col("checked_at") == newest) & ~F.col("success") & (F.col("severity") == "error"))
+    return [f"{r['description']}: observed {r['observed']}" for r in failed.collect()]
+
+
+def require_passed(spark, cfg: PipelineConfig, table: str, version: int | None, stage: str) -> None:
+    """Refuse to read a table version whose newest gate failed (stages run as separate jobs)."""
+    if version is None:
+        return
+    errors = latest_errors(spark, cfg, table, version)
+    if errors:
+        identifier = delta.table_ref(cfg.storage, table).identifier
+        raise DataQualityError(
+            f"{stage}: input {identifier}@v{version} failed its data quality gate; fix it and re-run the stage "
+            "that wrote it (or change checks.*):\n  " + "\n  ".join(errors)
+        )

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Build the Python environment EMR runs the jobs with: a fresh venv holding the slm-curator wheel and its
+# pinned dependencies (constraints.txt), packed with venv-pack into one relocatable archive. EMR's Spark
+# brings pyspark (and Delta's jars), so pyspark is left out unless --with-pyspark is given.
+#
+#   usage: scripts/emr_package.sh [--with-pyspark] [--compress-level N] [OUTPUT.tar.gz]
+#   then:  aws s3 cp dist/slm_curator_emr.tar.gz s3://bucket/envs/   (spark-submit line: README, "Running on EMR")
+#
+# Build it on the same OS and Python minor version as the cluster (EMR 8.1: Amazon Linux 2023,
+# Python 3.11), e.g. in an amazonlinux:2023 container, because wheels with C code are platform-specific.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+with_pyspark=0
+level=4
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --with-pyspark) with_pyspark=1 ;;
+    --compress-level) shift; level="$1" ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+    *) out="$1" ;;
+  esac
+  shift
+done
+out="${out:-dist/slm_curator_emr.tar.gz}"
+python_bin="${PYTHON:-python3.11}"
+command -v "$python_bin" >/dev/null || { echo "emr_package: $python_bin not found (set PYTHON)" >&2; exit 1; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+echo "emr_package: building the wheel"
+"$python_bin" -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
+"$work/venv/bin/python" -m pip install --quiet --constraint constraints.txt build venv-pack setuptools wheel
+"$work/venv/bin/python" -m build --wheel --no-isolation --outdir "$work/dist" . >/dev/null
+wheel="$(ls "$work"/dist/slm_curator-*.whl)"
+echo "emr_package: installing $(basename "$wheel") and its pinned dependencies"
+# The wheel's own requirements, minus pyspark unless asked: the cluster's pyspark (4.1.1) comes first on
+# PYTHONPATH. delta-spark (pure Python, 4.2.0 like EMR's bundled jars) goes in without its pyspark pin.
+"$work/venv/bin/python" - "$wheel" "$with_pyspark" > "$work/requirements.txt" <<'PY'
+import sys, zipfile
+wheel, keep_pyspark = sys.argv[1], sys.argv[2] == "1"
+archive = zipfile.ZipFile(wheel)
+meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+for line in archive.read(meta).decode().splitlines():
+    if line.startswith("Requires-Dist:") and "extra ==" not in line:
+        req = line.split(":", 1)[1].strip()
+        if keep_pyspark or not req.lower().startswith(("pyspark", "delta-spark")):
+            print(req)
+PY
+"$work/venv/bin/python" -m pip install --quiet --constraint constraints.txt --requirement "$work/requirements.txt"
+"$work/venv/bin/python" -m pip install --quiet --constraint constraints.txt --no-deps "$wheel" delta-spark
+"$work/venv/bin/python" -m pip uninstall --quiet --yes build
+mkdir -p "$(dirname "$out")"
+rm -f "$out"
+echo "emr_package: packing with venv-pack (compress level $level)"
+"$work/venv/bin/venv-pack" -p "$work/venv" -o "$out" --compress-level "$level"
+echo "emr_package: wrote $out ($(du -h "$out" | cut -f1))"

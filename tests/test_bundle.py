@@ -1,0 +1,109 @@
+"""The Databricks bundle: every task runs an existing job with arguments it accepts; the wheel builds."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slm_curator import pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = yaml.safe_load((ROOT / "databricks.yml").read_text())
+JOB = BUNDLE["resources"]["jobs"]["slm_curator"]
+TASKS = JOB["tasks"]
+
+
+def _variables(target: str) -> dict[str, str]:
+    values = {k: str(v.get("default", "")) for k, v in BUNDLE["variables"].items()}
+    values.update({k: str(v) for k, v in (BUNDLE["targets"][target].get("variables") or {}).items()})
+    return values
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    def one(match: re.Match) -> str:
+        name = match.group(1)
+        assert name in values, f"${{var.{name}}} is not a declared bundle variable"
+        return values[name]
+
+    text = re.sub(r"\$\{var\.([a-z_]+)\}", one, text)
+    return text.replace("${bundle.target}", "dev")
+
+
+def _main_of(job_file: Path):
+    """The slm_curator.pipeline function a jobs/*.py file calls."""
+    found = re.search(r"from slm_curator\.pipeline import (\w+)", job_file.read_text())
+    assert found, f"{job_file} does not call a slm_curator.pipeline main"
+    return getattr(pipeline, found.group(1))
+
+
+def test_tasks_form_the_pipeline_in_stage_order():
+    keys = [t["task_key"] for t in TASKS]
+    assert len(keys) == len(set(keys))
+    for i, task in enumerate(TASKS):
+        deps = [d["task_key"] for d in task.get("depends_on", [])]
+        assert all(d in keys[:i] for d in deps), f"{task['task_key']} depends on a later or unknown task"
+        if i:
+            assert deps, f"{task['task_key']} has no depends_on: it would start at once"
+    stage_order = [s for s in pipeline.STAGES if s in keys]
+    assert stage_order == keys, "tasks must follow the pipeline's stage order"
+    clusters = {c["job_cluster_key"] for c in JOB["job_clusters"]}
+    assert all(t["job_cluster_key"] in clusters for t in TASKS)
+    gpu = next(c for c in JOB["job_clusters"] if c["job_cluster_key"] == "gpu")
+    assert "gpu" in gpu["new_cluster"]["spark_version"]
+    assert next(t for t in TASKS if t["task_key"] == "train")["job_cluster_key"] == "gpu"
+    assert {"dev", "prod"} <= set(BUNDLE["targets"])
+    assert {"catalog", "schema", "volume_root"} <= set(BUNDLE["variables"])
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+@pytest.mark.parametrize("task", TASKS, ids=[t["task_key"] for t in TASKS])
+def test_task_runs_an_existing_job_that_accepts_its_arguments(task, target, monkeypatch):
+    """Each task's parameters go through the job's real argument parser and config loader."""
+    job_file = ROOT / task["spark_python_task"]["python_file"]
+    assert job_file.is_file(), job_file
+    assert any(lib.get("whl") == "./dist/*.whl" for lib in task["libraries"]), "the wheel is not attached"
+    params = [_substitute(str(p), _variables(target)) for p in task["spark_python_task"]["parameters"]]
+    captured = []
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda cfg, **kw: captured.append((cfg, kw)) or [])
+    monkeypatch.setattr(pipeline, "get_spark", lambda cfg: None)
+    code = _main_of(job_file)(params)
+    assert code == 0, f"{task['task_key']}: the job refused {params}"
+    cfg, kwargs = captured[0]
+    assert cfg.env == "databricks"
+    assert kwargs["stages"] == [task["task_key"]]
+    variables = _variables(target)
+    assert (cfg.storage.catalog, cfg.storage.schema) == (variables["catalog"], variables["schema"])
+    assert cfg.storage.root == variables["volume_root"]
+
+
+def test_a_misspelt_task_argument_would_fail(monkeypatch):
+    """The check above can fail: an unknown key or flag is refused by the same code path."""
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda cfg, **kw: [])
+    assert pipeline.filter_main(["--env", "databricks", "--set", "storage.catalogue=main"]) == 2
+    with pytest.raises(SystemExit):
+        pipeline.filter_main(["--env", "databricks", "--catalog", "main"])
+
+
+def test_wheel_builds_from_setup_cfg_with_the_package_and_its_data(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wheels = list(tmp_path.glob("slm_curator-*.whl"))
+    assert len(wheels) == 1
+    names = set(zipfile.ZipFile(wheels[0]).namelist())
+    for module in ("pipeline.py", "checks/gate.py", "checks/stage.py", "filters/stage.py", "export/stage.py"):
+        assert f"slm_curator/{module}" in names
+    assert "slm_curator/filters/badwords/en.txt" in names
+    meta = next(n for n in names if n.endswith("METADATA"))
+    text = zipfile.ZipFile(wheels[0]).read(meta).decode()
+    assert "Requires-Dist: great-expectations" in text

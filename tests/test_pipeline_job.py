@@ -1,0 +1,143 @@
+"""The main job as a user runs it: killed mid-stage and re-run, stopped by a gate, then a no-op re-run.\n\nA later stage refusing a table whose gate failed is tested in-process (tests/test_checks.py).\n"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from tests.conftest import ROOT, venv_python
+
+from slm_curator.config import load_config
+from slm_curator.sample_corpus import write_sample_corpus
+from slm_curator.spark import ivy_dir
+
+pytestmark = pytest.mark.slow
+
+STAGES = "ingest,filter,validate"
+
+
+def _env(tmp_path) -> dict[str, str]:
+    keep = ("JAVA_HOME", "SPARK_LOCAL_IP", "LANG")
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        **{k: os.environ[k] for k in keep if k in os.environ},
+    }
+
+
+def _args(tmp_path, corpus, *extra: str) -> list[str]:
+    ivy = ivy_dir(load_config("local", conf_dir=ROOT / "conf"))
+    sets = [
+        f"storage.root={tmp_path / 'data'}",
+        f"maven.ivy_dir={ivy}",
+        "spark.show_progress=false",
+        "checks.data_docs=false",
+        *extra,
+    ]
+    return ["--input", str(corpus), *[a for s in sets for a in ("--set", s)]]
+
+
+def _run(job: str, args: list[str], tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [venv_python(), job, *args], capture_output=True, text=True, timeout=900, cwd=ROOT, env=_env(tmp_path)
+    )
+
+
+def _run_and_kill(args: list[str], tmp_path, after_line: str, delay: float) -> str:
+    """Start the pipeline; SIGKILL its whole process group (Python and the JVM) `delay` s after a log line."""
+    proc = subprocess.Popen(
+        [venv_python(), "jobs/pipeline.py", "--stages", STAGES, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=_env(tmp_path),
+        start_new_session=True,
+    )
+    seen: list[str] = []
+    hit = threading.Event()
+
+    def watch():
+        for line in proc.stderr:
+            seen.append(line)
+            if after_line in line:
+                hit.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert hit.wait(600), "".join(seen[-40:])
+    time.sleep(delay)
+    assert proc.poll() is None, "the job finished before it could be killed:\n" + "".join(seen[-20:])
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(60)
+    return "".join(seen)
+
+
+def _tables(tmp_path):
+    from slm_curator.delta import to_arrow
+
+    tables = tmp_path / "data" / "tables"
+    docs = to_arrow(str(tables / "documents"), columns=["doc_id"]).column("doc_id").to_pylist()
+    filtered = to_arrow(str(tables / "filtered"), columns=["doc_id"]).column("doc_id").to_pylist()
+    return docs, filtered
+
+
+def _expected_doc_ids(corpus) -> set[str]:
+    """The documents a correct ingest keeps, from the pure readers (no Spark): ids of accepted records."""
+    from slm_curator.ingest.stage import list_input_files, parsed_rows, reader_options
+
+    opts = reader_options(load_config("local", conf_dir=ROOT / "conf").ingest)
+    return {
+        row["doc_id"]
+        for path in list_input_files([str(corpus)])
+        for row in parsed_rows(path, opts, None)
+        if row["reason"] is None
+    }
+
+
+def _line(stdout: str, stage: str) -> list[str]:
+    return next(x for x in stdout.splitlines() if x.startswith(stage + " ")).split()
+
+
+def test_killed_runs_resume_a_failing_gate_stops_and_a_rerun_is_a_no_op(tmp_path):
+    corpus = write_sample_corpus(tmp_path / "corpus", documents=250)
+    args = _args(tmp_path, corpus)
+
+    # 1. Killed while ingest merges into `documents` (a Delta commit either lands whole or not at all).
+    _run_and_kill(args, tmp_path, "ingest: parsed", 1.0)
+
+    # 2. A filter gate that allows no drops: the job stops with exit 4 naming table, expectation, value.
+    strict = _run(
+        "jobs/pipeline.py",
+        ["--stages", STAGES, *_args(tmp_path, corpus, "checks.max_drop_fraction.filter=0")],
+        tmp_path,
+    )
+    assert strict.returncode == 4, strict.stderr[-3000:]
+    assert "data error: data quality gate failed:" in strict.stderr
+    assert "tables/filtered@v" in strict.stderr
+    assert "expect_table_row_count_to_be_between(min_value=$min_kept_rows=" in strict.stderr
+    assert "on view kept: observed" in strict.stderr
+    assert (
+        "stage filter: failed" in strict.stdout and "validate" not in strict.stdout.split("stage filter")[-1]
+    )
+    docs, filtered = _tables(tmp_path)
+    assert len(docs) == len(set(docs)) and sorted(docs) == sorted(filtered)
+
+    # 3. The default config: everything completes; no document lost or doubled by the kill.
+    done = _run("jobs/pipeline.py", ["--stages", STAGES, *args], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    docs, filtered = _tables(tmp_path)
+    assert len(docs) == len(set(docs)) and set(docs) == _expected_doc_ids(corpus)
+    assert sorted(filtered) == sorted(docs)
+    assert "checks documents@v" in done.stdout and "checks filtered@v" in done.stdout
+    assert "error(s)" not in done.stdout
+
+    # 4. Same input and config again: every stage says there is nothing new; gate verdicts are reused.
+    again = _run("jobs/pipeline.py", ["--stages", STAGES, *args], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "nothing new: all" in again.stdout and "nothing new: filtered is up to date" in again.stdout
+    assert again.stdout.count("(stored verdict)") >= 3
+    assert _tables(tmp_path) == (docs, filtered)
