@@ -296,8 +296,33 @@ def test_gate_logs_json_and_data_docs_to_mlflow(spark, checked):
     html = list((local / "data_docs").rglob("*.html"))
     assert any(p.name == "index.html" for p in html)
     validation_pages = [p for p in html if "validations" in p.parts]
-    assert len(validation_pages) == 2  # one per view: the table and `scored`
-    table_page = next(p for p in validation_pages if p.name.endswith(".table.html")).read_text()
+    assert len(validation_pages) == 3  # both views, then the failed (warn) expectation with details
+    table_page = next(p for p in validation_pages if ".table.boolean_only" in p.name).read_text()
     assert "quality_score" in table_page and "model_version" in table_page
     metrics = client.get_run(run_id).data.metrics
     assert metrics["dq_scored_errors"] == 0 and metrics["dq_scored_warnings"] == len(report.warnings)
+
+
+@spark_only
+def test_validate_job_stops_with_exit_4_on_a_table_that_violates_its_suite(spark, checked, capsys):
+    """The validate stage (a Databricks task, jobs/validate.py) checks every table that exists."""
+    from slm_curator import pipeline
+
+    bad = [{"doc_id": str(i), "quality_score": 9.0, "model_version": "m"} for i in range(4)]
+    version = _write(spark, checked, "scored", bad, SCORED_SCHEMA)
+    code = pipeline.validate_main(
+        [
+            "--conf-dir",
+            str(ROOT / "conf"),
+            "--set",
+            f"storage.root={checked.storage.root}",
+            "--set",
+            "checks.data_docs=false",
+            "--set",
+            "spark.show_progress=false",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert f"tables/scored@v{version} (suite scored)" in err
+    assert "expect_column_values_to_be_between(column=quality_score, min_value=0.0, max_value=5.0)" in err

@@ -83,62 +83,6 @@ def test_local_session_conf_has_delta_packages_and_small_machine_settings():
     assert "spark.jars.packages" not in no_resolve
 
 
-def test_ingest_job_under_spark_submit_reuses_the_submitted_session(tmp_path):
-    """The EMR path: spark-submit starts the JVM with Delta on its command line; the job adapts."""
-    import os
-    import sys
-    from pathlib import Path
-
-    from slm_curator.spark import ivy_dir
-
-    cfg = load_config("local", conf_dir=ROOT / "conf")
-    src = tmp_path / "docs.jsonl"
-    src.write_text(
-        "".join(json.dumps({"id": i, "text": f"submitted document {i}"}) + "\n" for i in range(12))
-    )
-    submit = Path(sys.executable).parent / "spark-submit"
-    proc = subprocess.run(
-        [
-            str(submit),
-            "--master",
-            "local[1]",
-            "--packages",
-            cfg.maven.packages["delta"],
-            "--conf",
-            f"spark.jars.ivy={ivy_dir(cfg)}",
-            "--conf",
-            "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-            "--conf",
-            "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
-            "--conf",
-            "spark.ui.enabled=false",
-            "--conf",
-            "spark.ui.showConsoleProgress=false",
-            "jobs/ingest.py",
-            "--env",
-            "emr",
-            "--input",
-            str(src),
-            "--quiet",
-            "--set",
-            f"storage.root={tmp_path / 'data'}",
-            "--set",
-            f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env={**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("ingest"))
-    assert line.split()[1:4] == ["12", "12", "12"]
-    from slm_curator.delta import to_arrow
-
-    assert to_arrow(str(tmp_path / "data" / "tables" / "documents")).num_rows == 12
-
-
 MISSING = "io.slmcurator.missing:no-such-artifact_2.13:0.0.1"
 
 

@@ -1,8 +1,9 @@
 """The pipeline: stages run in order under one MLflow parent run, then a summary table.
 
 Each stage is `stage(spark, cfg, tracker) -> StageSummary`: it owns one child run, reads and writes
-Delta tables through `slm_curator.delta`, and logs its tables with their versions. Stages added by
-later work (filter, dedup, score, validate) slot into `STAGES`.
+Delta tables through `slm_curator.delta`, logs its tables with their versions, and ends with the
+data-quality gate of the table it wrote (`gate`), which stops the pipeline on an `error` expectation.
+Dedup and score slot into `STAGES` between filter and validate when they land.
 """
 
 from __future__ import annotations

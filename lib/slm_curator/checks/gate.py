@@ -26,8 +26,6 @@ from slm_curator.checks.suites import (
 
 log = logging.getLogger(__name__)
 
-RESULT_FORMAT = "SUMMARY"  # observed values and up to 5 unexpected examples per expectation
-
 
 class DataQualityError(RuntimeError):
     """An `error` expectation failed: the pipeline stops; the message names table, expectation, value."""
@@ -111,17 +109,20 @@ def _expectation(spec: ExpectationSpec, index: int):
 
 
 def run_suite(
-    df, suite: Suite, params: dict[str, Any], docs_dir: str | None = None
+    df, suite: Suite, params: dict[str, Any], docs_dir: str | None = None, skip: frozenset[int] = frozenset()
 ) -> tuple[list[Outcome], list[dict]]:
-    """Validate `df` against `suite`; returns the outcomes and GX's result JSON (one per view).
+    """Validate `df` against `suite` (less the expectations in `skip`); outcomes and GX's result JSON.
 
-    With `docs_dir`, GX Data Docs (HTML) for the run are written there.
+    Two passes: every expectation with GX's BOOLEAN_ONLY result format, which needs about half the
+    Spark jobs (no unexpected-value lists), then only the failed ones again with SUMMARY, for their
+    observed values and examples. A passing expectation therefore records no observed value.
+    With `docs_dir`, GX Data Docs (HTML) for both passes are written there.
     """
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from pyspark import StorageLevel
 
-    check_parameters(suite, params)
+    check_parameters(suite, params, skip)
     specs = {i: s for i, s in enumerate(suite.expectations)}
     with tempfile.TemporaryDirectory(prefix="slm-gx-") as project:
         context = gx.get_context(mode="file", project_root_dir=project)
@@ -132,63 +133,66 @@ def run_suite(
         for view_df in views.values():
             view_df.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            definitions = []
-            batch_frames = {}
-            for view, members in suite.by_view().items():
-                asset = source.add_dataframe_asset(name=f"{suite.table}.{view}")
-                batch = asset.add_batch_definition_whole_dataframe(name="whole")
-                expectations = []
-                for index, spec in members:
-                    try:
-                        expectations.append(_expectation(spec, index))
-                    except Exception as exc:  # noqa: BLE001 - a bad kwarg names its suite entry
-                        from slm_curator.config import ConfigError
-
-                        raise ConfigError(
-                            f"{suite.source}: expectations[{index}] ({spec.type}): {exc}"
-                        ) from exc
-                # Built whole, then added once: a file context writes the suite on every change.
-                gx_suite = context.suites.add(
-                    gx.ExpectationSuite(name=f"{suite.name}.{view}", expectations=expectations)
-                )
-                definition = context.validation_definitions.add(
-                    gx.ValidationDefinition(name=f"{suite.name}.{view}", data=batch, suite=gx_suite)
-                )
-                definitions.append(definition)
-                batch_frames[definition.name] = views[view]
             started = time.time()
-            results = []
-            for definition in definitions:
-                results.append(
-                    definition.run(
-                        batch_parameters={"dataframe": batch_frames[definition.name]},
-                        expectation_parameters=params,
-                        result_format={"result_format": RESULT_FORMAT, "partial_unexpected_count": 5},
-                    )
-                )
+            first = _validate(context, source, views, suite, params, skip, "BOOLEAN_ONLY")
+            failed = {i for result in first for i, r in _by_index(result) if not r["success"]}
+            passed = frozenset(specs) - failed
+            details = (
+                _validate(context, source, views, suite, params, skip | passed, "SUMMARY") if failed else []
+            )
             validated = time.time()
             if docs_dir:
                 _render_docs(context, docs_dir)
             log.info(
-                "checks: suite %s validated in %.1fs%s",
+                "checks: suite %s validated in %.1fs (%d failed)%s",
                 suite.name,
                 validated - started,
+                len(failed),
                 f", Data Docs rendered in {time.time() - validated:.1f}s" if docs_dir else "",
             )
         finally:
             for view_df in views.values():
                 view_df.unpersist()
-    outcomes = []
-    raw = []
-    for result in results:
-        payload = result.to_json_dict()
-        raw.append(payload)
-        for r in result.results:
-            meta = r.expectation_config.meta or {}
-            index = int(meta["index"])
-            outcomes.append(_outcome(index, specs[index], r.to_json_dict(), params))
-    outcomes.sort(key=lambda o: o.index)
-    return outcomes, raw
+    results = {i: r for result in first for i, r in _by_index(result)}
+    results.update({i: r for result in details for i, r in _by_index(result)})
+    outcomes = sorted((_outcome(i, specs[i], r, params) for i, r in results.items()), key=lambda o: o.index)
+    return outcomes, [result.to_json_dict() for result in first + details]
+
+
+def _by_index(result) -> list[tuple[int, dict]]:
+    return [(int((r.expectation_config.meta or {})["index"]), r.to_json_dict()) for r in result.results]
+
+
+def _validate(context, source, views, suite: Suite, params, skip: frozenset[int], result_format: str) -> list:
+    """One GX validation per view of `suite` (less `skip`); the validation results, one per view."""
+    import great_expectations as gx
+
+    results = []
+    for view, members in suite.by_view(skip).items():
+        name = f"{suite.name}.{view}.{result_format.lower()}"
+        asset = source.add_dataframe_asset(name=name)
+        batch = asset.add_batch_definition_whole_dataframe(name="whole")
+        expectations = []
+        for index, spec in members:
+            try:
+                expectations.append(_expectation(spec, index))
+            except Exception as exc:  # noqa: BLE001 - a bad kwarg names its suite entry
+                from slm_curator.config import ConfigError
+
+                raise ConfigError(f"{suite.source}: expectations[{index}] ({spec.type}): {exc}") from exc
+        # Built whole, then added once: a file context writes the suite on every change.
+        gx_suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
+        )
+        results.append(
+            definition.run(
+                batch_parameters={"dataframe": views[view]},
+                expectation_parameters=params,
+                result_format={"result_format": result_format, "partial_unexpected_count": 5},
+            )
+        )
+    return results
 
 
 def _render_docs(context, docs_dir: str) -> None:

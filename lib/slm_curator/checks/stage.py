@@ -55,6 +55,7 @@ class GateReport:
     outcomes: list[Outcome]
     reused: bool  # the stored verdict for this table version, suite and parameters was reused
     params: dict[str, Any]
+    skipped: int = 0  # expectations needing an input table that does not exist
 
     @property
     def errors(self) -> list[Outcome]:
@@ -71,6 +72,8 @@ class GateReport:
             text += f", {len(self.warnings)} warning(s)"
         if self.errors:
             text += f", {len(self.errors)} error(s)"
+        if self.skipped:
+            text += f", {self.skipped} skipped (no input table to compare with)"
         return text + (" (stored verdict)" if self.reused else "")
 
 
@@ -113,7 +116,9 @@ def _check_id(table: str, version: int, suite: Suite, params_fp: str, index: int
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
-def _stored(spark, cfg: PipelineConfig, table: str, version: int, suite: Suite, params_fp: str):
+def _stored(
+    spark, cfg: PipelineConfig, table: str, version: int, suite: Suite, params_fp: str, expected: int
+):
     ref = delta.table_ref(cfg.storage, RESULTS_TABLE)
     if not delta.exists(spark, ref):
         return None
@@ -125,7 +130,7 @@ def _stored(spark, cfg: PipelineConfig, table: str, version: int, suite: Suite, 
         )
         .collect()
     )
-    if len(rows) != len(suite.expectations):
+    if len(rows) != expected:
         return None
     return sorted(
         (
@@ -208,10 +213,19 @@ def run_gate(
     ref = delta.table_ref(cfg.storage, suite.table)
     params = params if params is not None else gate_params(spark, cfg, table)
     params_fp = params_fingerprint(params)
-    stored = _stored(spark, cfg, ref.identifier, version, suite, params_fp)
+    skip = suite.unanswerable(params)
+    if skip:
+        log.warning(
+            "checks: %s: %d expectation(s) need %s, which this run cannot supply (input table absent): skipped",
+            suite.name,
+            len(skip),
+            ", ".join(sorted(suite.parameters() - set(params))),
+        )
+    expected = len(suite.expectations) - len(skip)
+    stored = _stored(spark, cfg, ref.identifier, version, suite, params_fp, expected)
     stage = stage or (GATES[table].stage if table in GATES else "validate")
     if stored is not None:
-        report = GateReport(suite.name, ref.identifier, version, stored, True, params)
+        report = GateReport(suite.name, ref.identifier, version, stored, True, params, len(skip))
         log.info(
             "checks: %s@v%d already validated with suite %s: %s", ref, version, suite.name, report.summary()
         )
@@ -221,12 +235,12 @@ def run_gate(
             ref,
             version,
             suite.name,
-            len(suite.expectations),
+            expected,
         )
         with tempfile.TemporaryDirectory(prefix="slm-dq-") as tmp:
             docs = str(Path(tmp) / "data_docs") if cfg.checks.data_docs and tracker.enabled else None
-            outcomes, raw = run_suite(delta.read(spark, ref, version), suite, params, docs)
-            report = GateReport(suite.name, ref.identifier, version, outcomes, False, params)
+            outcomes, raw = run_suite(delta.read(spark, ref, version), suite, params, docs, skip)
+            report = GateReport(suite.name, ref.identifier, version, outcomes, False, params, len(skip))
             _write_results(spark, cfg, report, suite, stage, tracker.active_run_id(), params_fp)
             _log_to_mlflow(tracker, report, raw, docs, tmp)
     for o in report.warnings:

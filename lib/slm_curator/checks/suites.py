@@ -66,12 +66,17 @@ class Suite:
     def parameters(self) -> set[str]:
         return set().union(*(e.parameters() for e in self.expectations)) if self.expectations else set()
 
-    def by_view(self) -> dict[str, list[tuple[int, ExpectationSpec]]]:
+    def by_view(self, skip: frozenset[int] = frozenset()) -> dict[str, list[tuple[int, ExpectationSpec]]]:
         """Expectations grouped by the view they run on, each with its index in the suite."""
         groups: dict[str, list[tuple[int, ExpectationSpec]]] = {}
         for i, e in enumerate(self.expectations):
-            groups.setdefault(e.view, []).append((i, e))
+            if i not in skip:
+                groups.setdefault(e.view, []).append((i, e))
         return groups
+
+    def unanswerable(self, params: dict[str, Any]) -> frozenset[int]:
+        """Indices of expectations needing a parameter `params` lacks (their input table is absent)."""
+        return frozenset(i for i, e in enumerate(self.expectations) if not e.parameters() <= set(params))
 
 
 def parse_suite(name: str, data: Any, source: str = "") -> Suite:
@@ -145,8 +150,9 @@ def suite_names(folder: str | Path) -> list[str]:
     return sorted(p.stem for p in Path(folder).glob("*.yml"))
 
 
-def check_parameters(suite: Suite, params: dict[str, Any]) -> None:
-    missing = sorted(suite.parameters() - set(params))
+def check_parameters(suite: Suite, params: dict[str, Any], skip: frozenset[int] = frozenset()) -> None:
+    used = set().union(*(e.parameters() for i, e in enumerate(suite.expectations) if i not in skip))
+    missing = sorted(used - set(params))
     if missing:
         raise ConfigError(
             f"{suite.source or suite.name}: parameter ${missing[0]} is not supplied by the stage that runs "
