@@ -125,6 +125,14 @@ def _gate(spark, cfg, table, version, **params):
     return run_gate(spark, cfg, _tracker(cfg), table, version, base | params)
 
 
+def _failure(spark, cfg, table: str, rows: list[dict], schema: str, **params) -> str:
+    """Write `rows` as `table`, run its gate, and return the message of the DataQualityError it must raise."""
+    version = _write(spark, cfg, table, rows, schema)
+    with pytest.raises(DataQualityError) as info:
+        _gate(spark, cfg, table, version, **params)
+    return str(info.value)
+
+
 @spark_only
 def test_documents_suite_stops_on_duplicates_and_empty_text_and_warns_on_short_ones(spark, checked):
     """Clean tables pass this suite in tests/test_pipeline_job.py; here each kind of violation."""
@@ -221,10 +229,7 @@ def test_deduped_suite_stops_on_two_representatives_or_none(spark, checked):
         {"doc_id": "e", "cluster_id": "c3", "keep": False},
         {"doc_id": "f", "cluster_id": None, "keep": True},
     ]
-    version = _write(spark, checked, "deduped", bad, DEDUP_SCHEMA)
-    with pytest.raises(DataQualityError) as info:
-        _gate(spark, checked, "deduped", version, input_rows=6, min_kept_rows=1)
-    message = str(info.value)
+    message = _failure(spark, checked, "deduped", bad, DEDUP_SCHEMA, input_rows=6, min_kept_rows=1)
     assert "expect_column_values_to_be_unique(column=cluster_id) on view representatives" in message
     assert "on view clusters" in message
     assert "expect_column_values_to_not_be_null(column=cluster_id)" in message
@@ -242,10 +247,7 @@ def test_scored_suite_stops_on_out_of_range_scores_and_missing_model_version(spa
     bad[0]["quality_score"] = 7.5
     bad[1]["model_version"] = None
     bad[2]["quality_score"] = None
-    version = _write(spark, checked, "scored", bad, SCORED_SCHEMA)
-    with pytest.raises(DataQualityError) as info:
-        _gate(spark, checked, "scored", version, input_rows=8, min_kept_rows=8)
-    message = str(info.value)
+    message = _failure(spark, checked, "scored", bad, SCORED_SCHEMA, input_rows=8, min_kept_rows=8)
     assert "expect_column_values_to_be_between(column=quality_score, min_value=0.0, max_value=5.0)" in message
     assert "expect_column_values_to_not_be_null(column=model_version)" in message
     assert "on view scored: observed 7" in message  # a row left without a score
