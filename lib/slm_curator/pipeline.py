@@ -64,6 +64,11 @@ def gate(spark, cfg: PipelineConfig, tracker: Tracker, table: str, version: int 
     from slm_curator.checks.stage import gate_params, run_gate
 
     report = run_gate(spark, cfg, tracker, table, version, gate_params(spark, cfg, table, input_version))
+    return check_lines(table, version, report)
+
+
+def check_lines(table: str, version: int, report) -> list[str]:
+    """The summary lines of one gate: its verdict, then each failed `warn` expectation."""
     return [f"checks {table}@v{version}: {report.summary()}"] + [
         f"  warning: {o.description} observed {o.observed}" for o in report.warnings
     ]
@@ -300,8 +305,7 @@ def validate_stage(spark, cfg: PipelineConfig, tracker: Tracker) -> StageSummary
             params = gate_params(spark, cfg, name)
             report = run_gate(spark, cfg, tracker, name, version, params, raise_on_error=False)
             validated += 1
-            checks.append(f"checks {name}@v{version}: {report.summary()}")
-            checks.extend(f"  warning: {o.description} observed {o.observed}" for o in report.warnings)
+            checks.extend(check_lines(name, version, report))
             if report.errors:
                 failures.append(failure_message(report))
     if failures:

@@ -59,18 +59,18 @@ def flatten_structs(df):
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, FloatType, StructType
 
+    def nan_as_null(col, dtype):
+        return F.nanvl(col, F.lit(None).cast(dtype)) if isinstance(dtype, DoubleType | FloatType) else col
+
     columns = []
     for f in df.schema.fields:
         if isinstance(f.dataType, StructType):
-            for sub in f.dataType.fields:
-                col = F.col(f"`{f.name}`.`{sub.name}`")
-                if isinstance(sub.dataType, DoubleType | FloatType):
-                    col = F.nanvl(col, F.lit(None).cast(sub.dataType))
-                columns.append(col.alias(f"{f.name}_{sub.name}"))
-        elif isinstance(f.dataType, DoubleType | FloatType):
-            columns.append(F.nanvl(F.col(f"`{f.name}`"), F.lit(None).cast(f.dataType)).alias(f.name))
+            columns += [
+                nan_as_null(F.col(f"`{f.name}`.`{sub.name}`"), sub.dataType).alias(f"{f.name}_{sub.name}")
+                for sub in f.dataType.fields
+            ]
         else:
-            columns.append(F.col(f"`{f.name}`"))
+            columns.append(nan_as_null(F.col(f"`{f.name}`"), f.dataType).alias(f.name))
     return df.select(*columns)
 
 
@@ -78,7 +78,7 @@ def build_views(df, suite: Suite) -> dict[str, Any]:
     """The DataFrame of every view the suite uses: the flattened table and its SQL views over it."""
     spark = df.sparkSession
     table = flatten_structs(df)
-    name = f"_dq_{suite.name}_{abs(hash(suite.fingerprint)) % 10**8}"
+    name = f"_dq_{suite.name}_{suite.fingerprint}"
     table.createOrReplaceTempView(name)
     views = {TABLE_VIEW: table}
     for view, sql in suite.views.items():

@@ -9,6 +9,7 @@ failed, which keeps a bad table from flowing on when stages run as separate jobs
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -116,43 +117,6 @@ def _check_id(table: str, version: int, suite: Suite, params_fp: str, index: int
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
-def _stored(
-    spark, cfg: PipelineConfig, table: str, version: int, suite: Suite, params_fp: str, expected: int
-):
-    ref = delta.table_ref(cfg.storage, RESULTS_TABLE)
-    if not delta.exists(spark, ref):
-        return None
-    rows = (
-        delta.read(spark, ref)
-        .where(
-            f"`table` = '{table}' AND table_version = {version} AND suite_fingerprint = '{suite.fingerprint}' "
-            f"AND params_fingerprint = '{params_fp}'"
-        )
-        .collect()
-    )
-    if len(rows) != expected:
-        return None
-    return sorted(
-        (
-            Outcome(
-                index=r["expectation_index"],
-                expectation=r["expectation"],
-                description=r["description"],
-                severity=r["severity"],
-                view=r["view"],
-                success=r["success"],
-                observed=r["observed"],
-                unexpected_count=r["unexpected_count"],
-                element_count=r["element_count"],
-                details=r["details"],
-                exception=r["exception"],
-            )
-            for r in rows
-        ),
-        key=lambda o: o.index,
-    )
-
-
 RESULTS_SCHEMA = (
     "check_id string, checked_at timestamp, run_id string, stage string, suite string, "
     "suite_fingerprint string, params string, params_fingerprint string, `table` string, table_version long, "
@@ -160,38 +124,56 @@ RESULTS_SCHEMA = (
     "success boolean, observed string, unexpected_count long, element_count long, details string, "
     "exception string"
 )
+RESULTS_COLUMNS = [c.split(" ")[0].strip("`") for c in RESULTS_SCHEMA.split(", ")]
+# Outcome field -> dq_results column: the one mapping both writing and reading a verdict use.
+OUTCOME_COLUMNS = {
+    f.name: "expectation_index" if f.name == "index" else f.name for f in dataclasses.fields(Outcome)
+}
+
+
+def _stored(
+    spark, cfg: PipelineConfig, table: str, version: int, suite: Suite, params_fp: str, expected: int
+) -> list[Outcome] | None:
+    from pyspark.sql import functions as F
+
+    ref = delta.table_ref(cfg.storage, RESULTS_TABLE)
+    if not delta.exists(spark, ref):
+        return None
+    rows = (
+        delta.read(spark, ref)
+        .where(
+            (F.col("table") == table)
+            & (F.col("table_version") == version)
+            & (F.col("suite_fingerprint") == suite.fingerprint)
+            & (F.col("params_fingerprint") == params_fp)
+        )
+        .collect()
+    )
+    if len(rows) != expected:
+        return None
+    outcomes = (Outcome(**{name: r[col] for name, col in OUTCOME_COLUMNS.items()}) for r in rows)
+    return sorted(outcomes, key=lambda o: o.index)
 
 
 def _write_results(spark, cfg, report: GateReport, suite: Suite, stage: str, run_id: str | None, params_fp):
     from datetime import datetime
 
-    now = datetime.now(UTC).replace(tzinfo=None)
-    rows = [
-        (
-            _check_id(report.table, report.version, suite, params_fp, o.index),
-            now,
-            run_id or "",
-            stage,
-            suite.name,
-            suite.fingerprint,
-            json.dumps(report.params, sort_keys=True, default=str),
-            params_fp,
-            report.table,
-            report.version,
-            o.index,
-            o.expectation,
-            o.description,
-            o.severity,
-            o.view,
-            o.success,
-            o.observed,
-            o.unexpected_count,
-            o.element_count,
-            o.details,
-            o.exception,
-        )
-        for o in report.outcomes
-    ]
+    common = {
+        "checked_at": datetime.now(UTC).replace(tzinfo=None),
+        "run_id": run_id or "",
+        "stage": stage,
+        "suite": suite.name,
+        "suite_fingerprint": suite.fingerprint,
+        "params": json.dumps(report.params, sort_keys=True, default=str),
+        "params_fingerprint": params_fp,
+        "table": report.table,
+        "table_version": report.version,
+    }
+    rows = []
+    for o in report.outcomes:
+        row = common | {col: getattr(o, name) for name, col in OUTCOME_COLUMNS.items()}
+        row["check_id"] = _check_id(report.table, report.version, suite, params_fp, o.index)
+        rows.append(tuple(row[c] for c in RESULTS_COLUMNS))
     frame = spark.createDataFrame(rows, RESULTS_SCHEMA)
     return delta.merge(frame, delta.table_ref(cfg.storage, RESULTS_TABLE), keys=["check_id"])
 
