@@ -63,11 +63,13 @@ def datatrove_pass(docs):
 
 
 def ours_pass(cfg):
-    from slm_curator.filters.document import analyze
+    from slm_curator.filters.document import Filters
+
+    filters = Filters(cfg)  # what the UDF builds once per batch stream
 
     def run(texts):
         for text in texts:
-            analyze(text, cfg)
+            filters.analyze(text)
 
     return run
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from slm_curator.pipeline import evaluate_main
+from slm_curator.cli import main
 
 if __name__ == "__main__":
-    sys.exit(evaluate_main(sys.argv[1:]))
+    sys.exit(main(["evaluate", *sys.argv[1:]]))

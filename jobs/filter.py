@@ -2,7 +2,7 @@
 
 import sys
 
-from slm_curator.pipeline import filter_main
+from slm_curator.cli import main
 
 if __name__ == "__main__":
-    sys.exit(filter_main(sys.argv[1:]))
+    sys.exit(main(["filter", *sys.argv[1:]]))

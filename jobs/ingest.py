@@ -2,7 +2,7 @@
 
 import sys
 
-from slm_curator.pipeline import ingest_main
+from slm_curator.cli import main
 
 if __name__ == "__main__":
-    sys.exit(ingest_main(sys.argv[1:]))
+    sys.exit(main(["ingest", *sys.argv[1:]]))

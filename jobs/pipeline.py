@@ -2,7 +2,7 @@
 
 import sys
 
-from slm_curator.pipeline import main
+from slm_curator.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(["pipeline", *sys.argv[1:]]))

@@ -2,7 +2,7 @@
 
 import sys
 
-from slm_curator.pipeline import validate_main
+from slm_curator.cli import main
 
 if __name__ == "__main__":
-    sys.exit(validate_main(sys.argv[1:]))
+    sys.exit(main(["validate", *sys.argv[1:]]))

@@ -28,8 +28,21 @@ fi
 # library, examples, tests or C++ tools, which roughly halves the build (about 5 minutes on 2 cores).
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF}"
 
-stamp="$venv/.slm-installed-$(cat constraints.txt setup.cfg pyproject.toml | cksum | cut -d' ' -f1)-${extras:-base}"
-if [ ! -f "$stamp" ]; then
+hash="$(cat constraints.txt setup.cfg pyproject.toml | cksum | cut -d' ' -f1)"
+stamp="$venv/.slm-installed-$hash-${extras:-base}"
+# An install with more extras (the tests' dev,train,judge) also serves a call that asks for fewer.
+covered() {
+  local have
+  for done_stamp in "$venv"/.slm-installed-"$hash"-*; do
+    [ -f "$done_stamp" ] || continue
+    have=",${done_stamp##*-},"
+    local all=1
+    for want in ${extras//,/ }; do case "$have" in *",$want,"*) ;; *) all=0 ;; esac; done
+    [ "$all" = 1 ] && return 0
+  done
+  return 1
+}
+if ! covered; then
   echo "bootstrap: installing slm-curator${extras:+[$extras]} with pinned versions (first run: about 10 minutes, most of it building llama.cpp)"
   "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
   "$venv/bin/python" -m pip install --quiet --constraint constraints.txt --editable ".${extras:+[$extras]}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slm_curator import pipeline
+from slm_curator import cli, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = yaml.safe_load((ROOT / "databricks.yml").read_text())
@@ -36,10 +36,10 @@ def _substitute(text: str, values: dict[str, str]) -> str:
 
 
 def _main_of(job_file: Path):
-    """The slm_curator.pipeline function a jobs/*.py file calls."""
-    found = re.search(r"from slm_curator\.pipeline import (\w+)", job_file.read_text())
-    assert found, f"{job_file} does not call a slm_curator.pipeline main"
-    return getattr(pipeline, found.group(1))
+    """The command a jobs/*.py file runs through slm_curator.cli.main, as a function of its arguments."""
+    found = re.search(r'main\(\["(\w+)", \*sys\.argv\[1:\]\]\)', job_file.read_text())
+    assert found, f"{job_file} does not call slm_curator.cli.main with a command"
+    return lambda argv: cli.main([found.group(1), *argv])
 
 
 def test_tasks_form_the_pipeline_in_stage_order():
@@ -50,7 +50,7 @@ def test_tasks_form_the_pipeline_in_stage_order():
         assert all(d in keys[:i] for d in deps), f"{task['task_key']} depends on a later or unknown task"
         if i:
             assert deps, f"{task['task_key']} has no depends_on: it would start at once"
-    stage_order = [s for s in pipeline.STAGES if s in keys]
+    stage_order = [s for s in pipeline.NAMES if s in keys]
     assert stage_order == keys, "tasks must follow the pipeline's stage order"
     clusters = {c["job_cluster_key"] for c in JOB["job_clusters"]}
     assert all(t["job_cluster_key"] in clusters for t in TASKS)
@@ -70,8 +70,7 @@ def test_task_runs_an_existing_job_that_accepts_its_arguments(task, target, monk
     assert any(lib.get("whl") == "./dist/*.whl" for lib in task["libraries"]), "the wheel is not attached"
     params = [_substitute(str(p), _variables(target)) for p in task["spark_python_task"]["parameters"]]
     captured = []
-    monkeypatch.setattr(pipeline, "run_pipeline", lambda cfg, **kw: captured.append((cfg, kw)) or [])
-    monkeypatch.setattr(pipeline, "get_spark", lambda cfg: None)
+    monkeypatch.setattr(cli, "run_pipeline", lambda cfg, **kw: captured.append((cfg, kw)) or [])
     code = _main_of(job_file)(params)
     assert code == 0, f"{task['task_key']}: the job refused {params}"
     cfg, kwargs = captured[0]
@@ -84,10 +83,10 @@ def test_task_runs_an_existing_job_that_accepts_its_arguments(task, target, monk
 
 def test_a_misspelt_task_argument_would_fail(monkeypatch):
     """The check above can fail: an unknown key or flag is refused by the same code path."""
-    monkeypatch.setattr(pipeline, "run_pipeline", lambda cfg, **kw: [])
-    assert pipeline.filter_main(["--env", "databricks", "--set", "storage.catalogue=main"]) == 2
+    monkeypatch.setattr(cli, "run_pipeline", lambda cfg, **kw: [])
+    assert cli.main(["filter", "--env", "databricks", "--set", "storage.catalogue=main"]) == 2
     with pytest.raises(SystemExit):
-        pipeline.filter_main(["--env", "databricks", "--catalog", "main"])
+        cli.main(["filter", "--env", "databricks", "--catalog", "main"])
 
 
 def test_wheel_builds_from_setup_cfg_with_the_package_and_its_data(tmp_path):

@@ -119,10 +119,13 @@ def _doc(i: int, text: str | None = None, doc_id: str | None = None) -> dict:
 
 
 def _gate(spark, cfg, table, version, **params):
+    """The table's gate as its stage runs it: with the filter's generated checks for `filtered`."""
     from slm_curator.checks.stage import run_gate
+    from slm_curator.filters.stage import gate_checks
 
     base = {"input_rows": 0, "min_kept_rows": 0, "max_doc_chars": cfg.ingest.max_doc_bytes}
-    return run_gate(spark, cfg, _tracker(cfg), table, version, base | params)
+    extra = gate_checks(cfg.filter) if table == "filtered" else None
+    return run_gate(spark, cfg, _tracker(cfg), table, version, base | params, extra=extra)
 
 
 def _failure(spark, cfg, table: str, rows: list[dict], schema: str, **params) -> str:
@@ -308,12 +311,13 @@ def test_gate_logs_json_and_data_docs_to_mlflow(spark, checked):
 @spark_only
 def test_validate_job_stops_with_exit_4_on_a_table_that_violates_its_suite(spark, checked, capsys):
     """The validate stage (a Databricks task, jobs/validate.py) checks every table that exists."""
-    from slm_curator import pipeline
+    from slm_curator import cli
 
     bad = [{"doc_id": str(i), "quality_score": 9.0, "model_version": "m"} for i in range(4)]
     version = _write(spark, checked, "scored", bad, SCORED_SCHEMA)
-    code = pipeline.validate_main(
+    code = cli.main(
         [
+            "validate",
             "--conf-dir",
             str(ROOT / "conf"),
             "--set",

@@ -120,3 +120,20 @@ def test_evaluate_judges_two_checkpoints_and_reruns_pay_nothing(spark, cfg, tmp_
     assert versions == [
         delta.current_version(spark, delta.table_ref(cfg.storage, n)) for n in ("generations", "judgments")
     ]
+
+
+def test_with_the_local_judge_only_signal_and_a_wiring_probe_run(spark, cfg, tmp_path):
+    """Gemma 3 270M (a base model) grades nothing: reference likelihoods, their sanity check, a 2-prompt probe."""
+    pytest.importorskip("llama_cpp")
+    cfg = _two_checkpoints(cfg, tmp_path)
+    e = dataclasses.replace(cfg.evaluate, num_prompts=4, prompt_words=12, max_new_tokens=8, sanity_pairs=3)
+    cfg = dataclasses.replace(cfg, evaluate=e)
+    (summary,) = run_pipeline(cfg, stages=["evaluate"], spark=spark)
+    text = "\n".join(summary.notes)
+    assert "only a 2-prompt rubric probe runs" in text
+    assert "sanity (reference_model): prefers the real continuation" in text and "sanity (judge)" not in text
+    judgments = delta.read(spark, delta.table_ref(cfg.storage, "judgments")).toPandas()
+    assert judgments["kind"].value_counts().to_dict() == {"rubric": 2}  # no pairwise, no judge sanity pairs
+    assert set(judgments["model"]) == {"step-20"}  # the probe grades the final model
+    report = {line.split()[0]: line for line in summary.notes if line.startswith("step-")}
+    assert all("[" in report[m] for m in ("step-10", "step-20"))  # each model has its reference likelihood

@@ -323,7 +323,7 @@ def test_export_without_scores_is_uniform_and_repeats_small_sources(spark, cfg):
 def test_export_config_errors_name_the_key(spark, cfg):
     from slm_curator.export.stage import run_export
 
-    with pytest.raises(FileNotFoundError, match="export.input_tables"):
+    with pytest.raises(FileNotFoundError, match="export.input_table: no table scored or deduped or filtered"):
         run_export(spark, cfg)
     _write_curated(spark, cfg, n=30)
     with pytest.raises(ConfigError, match="export.text_column"):

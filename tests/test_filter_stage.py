@@ -8,16 +8,26 @@ import pytest
 
 from slm_curator import delta
 from slm_curator.filters.document import analyze, signal_names
-from slm_curator.pipeline import filter_stage, ingest_stage
+from slm_curator.pipeline import STAGES
 from slm_curator.sample_corpus import write_sample_corpus
+from slm_curator.stage import run_stage
 from slm_curator.tracking import Tracker
 
 pytestmark = pytest.mark.spark
 
 
+def ingest_stage(spark, cfg, tracker):
+    return run_stage(STAGES[0], spark, cfg, tracker, STAGES)
+
+
+def filter_stage(spark, cfg, tracker, dry_run=False):
+    return run_stage(STAGES[1], spark, cfg, tracker, STAGES, {"dry_run": dry_run})
+
+
 @pytest.fixture
-def ingested(spark, cfg, tmp_path):
-    corpus = write_sample_corpus(tmp_path / "corpus", documents=300)
+def ingested(spark, cfg, tmp_path, request):
+    size = getattr(request, "param", 300)
+    corpus = write_sample_corpus(tmp_path / "corpus", documents=size)
     cfg = dataclasses.replace(cfg, ingest=dataclasses.replace(cfg.ingest, input=[str(corpus)]))
     tracker = Tracker(cfg)
     with tracker.pipeline_run("test"):
@@ -125,3 +135,50 @@ def test_new_documents_are_analysed_incrementally(spark, ingested, tmp_path):
     filtered = delta.read(spark, delta.table_ref(cfg.storage, "filtered"))
     assert filtered.count() == filtered.select("doc_id").distinct().count() == first.input_rows + 7
     assert second.version == first.version + 1
+
+
+@pytest.mark.parametrize("ingested", [80], indirect=True)
+def test_every_family_off_and_a_new_ngram_size_pass_the_gates_and_validate(spark, ingested):
+    """The documented switches each produce a `filtered` table its gate accepts (derived expectations)."""
+    from tests.conftest import ROOT
+
+    from slm_curator.config import load_config
+    from slm_curator.filters.registry import FAMILIES
+    from slm_curator.pipeline import run_pipeline
+
+    cfg, _ = ingested
+    sets = [f"filter.{f.name}.enabled=false" for f in FAMILIES] + [
+        "filter.gopher_repetition.top_n_grams.5=0.15"
+    ]
+    for override in sets:
+        variant = load_config("local", [override], conf_dir=ROOT / "conf")
+        variant = dataclasses.replace(
+            cfg,
+            filter=variant.filter,
+            checks=dataclasses.replace(cfg.checks, enabled=True, data_docs=False),
+            tracking=dataclasses.replace(cfg.tracking, enabled=False),
+        )
+        (summary,) = run_pipeline(variant, stages=["filter"], spark=spark)
+        assert summary.checks and "error" not in summary.checks[0], (override, summary.checks)
+        columns = set(delta.read(spark, delta.table_ref(cfg.storage, "filtered")).select("signals.*").columns)
+        assert columns == set(signal_names(variant.filter)), override
+    # validate, run with the default config, checks the table with the config it was written with
+    default = dataclasses.replace(variant, filter=load_config("local", conf_dir=ROOT / "conf").filter)
+    (validated,) = run_pipeline(default, stages=["validate"], spark=spark)
+    filtered = next(c for c in validated.checks if c.startswith("checks filtered@"))
+    assert "error" not in filtered and "stored verdict" in filtered, validated.checks
+
+
+def test_filter_reads_any_table_and_rows_chosen_by_config(spark, ingested):
+    from slm_curator.pipeline import run_pipeline
+
+    cfg, _ = ingested
+    docs = delta.read(spark, delta.table_ref(cfg.storage, "documents"))
+    source = docs.select("source").first()["source"]
+    chosen = dataclasses.replace(cfg, filter=dataclasses.replace(cfg.filter, where=f"source = '{source}'"))
+    (summary,) = run_pipeline(chosen, stages=["filter"], spark=spark)
+    assert summary.input_rows == docs.where(f"source = '{source}'").count() < docs.count()
+    # a rewritten input table is re-analysed whole (not treated as a table that only grew)
+    delta.write(docs.limit(5), delta.table_ref(cfg.storage, "documents"), "overwrite")
+    (again,) = run_pipeline(cfg, stages=["filter"], spark=spark)
+    assert again.input_rows == 5 and again.new_rows == 5

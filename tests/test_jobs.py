@@ -83,6 +83,17 @@ def test_local_session_conf_has_delta_packages_and_small_machine_settings():
     assert "spark.jars.packages" not in no_resolve
 
 
+def test_the_ivy_cache_is_the_one_under_home_even_where_java_thinks_home_is_elsewhere(monkeypatch, tmp_path):
+    """Java's user.home comes from the passwd entry, not $HOME: Spark is told the path explicitly, so the
+    cache the set-up command warms is the one `--check` and the EMR test look in (a fresh CI HOME)."""
+    from slm_curator.spark import ivy_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = load_config("local", conf_dir=ROOT / "conf")
+    assert ivy_dir(cfg) == tmp_path / ".ivy2.5.2"
+    assert local_conf(cfg)["spark.jars.ivy"] == str(tmp_path / ".ivy2.5.2")
+
+
 MISSING = "io.slmcurator.missing:no-such-artifact_2.13:0.0.1"
 
 

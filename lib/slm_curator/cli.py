@@ -1,13 +1,17 @@
-"""What every job shares: arguments, config loading, logging, and exit codes that name the problem.
+"""Every job's command line, generated from the stage declarations, and exit codes that name the problem.
 
-Jobs stay thin: they declare their extra arguments, then hand a function to `run_job`, which turns a
-config error, a missing jar or a schema mismatch into one readable line and a non-zero exit.
+`slm-curator <stage>` (or `python jobs/<stage>.py`) runs one stage under its own MLflow run;
+`slm-curator pipeline` runs them all. Each parser has the shared flags (--env, --conf-dir, --set,
+--quiet) and the stage's own `Argument`s. `run_job` turns a config error, a missing jar, bad data or a
+failed gate into one readable line and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -16,7 +20,9 @@ from collections.abc import Callable
 from slm_curator.checks.gate import DataQualityError
 from slm_curator.config import ENVIRONMENTS, ConfigError, PipelineConfig, load_config
 from slm_curator.delta import SchemaMismatchError
+from slm_curator.pipeline import NAMES, STAGES, find_stage, run_pipeline
 from slm_curator.spark import MavenResolutionError
+from slm_curator.stage import Stage
 
 EXIT_CONFIG = 2
 EXIT_DEPENDENCY = 3
@@ -42,8 +48,29 @@ def job_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace, extra: list[str] | None = None) -> PipelineConfig:
-    return load_config(args.env, [*args.overrides, *(extra or [])], args.conf_dir)
+def _add_arguments(parser: argparse.ArgumentParser, stages: list[Stage], pipeline: bool = False) -> None:
+    for stage in stages:
+        for a in stage.arguments:
+            if pipeline and not a.in_pipeline:
+                continue
+            if a.option:
+                parser.add_argument(a.flag, action="store_true", dest=a.option, help=a.help)
+            else:
+                dest = a.config_key.replace(".", "__")
+                parser.add_argument(
+                    a.flag, action="append", default=[], dest=dest, metavar=a.metavar, help=a.help
+                )
+
+
+def config_from_args(args: argparse.Namespace, stages: list[Stage] = ()) -> PipelineConfig:
+    """Defaults <- YAML <- --set, then each stage flag that sets a config key (lists, repeatable)."""
+    extra = []
+    for stage in stages:
+        for a in stage.arguments:
+            values = getattr(args, a.config_key.replace(".", "__"), None) if a.config_key else None
+            if values:
+                extra.append(f"{a.config_key}={json.dumps(values)}")
+    return load_config(args.env, [*args.overrides, *extra], args.conf_dir)
 
 
 def setup_logging(quiet: bool = False) -> None:
@@ -78,22 +105,92 @@ def run_job(body: Callable[[], int | None]) -> int:
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`slm-curator <stage> ...`: the installed entry point; same as `python jobs/<stage>.py`."""
-    from slm_curator import pipeline
+def stage_main(name: str, argv: list[str] | None = None) -> int:
+    """One stage alone, under its own MLflow run: what jobs/<name>.py runs."""
+    stage = find_stage(name)
+    parser = job_parser(f"slm-curator {stage.name}: {stage.description}")
+    _add_arguments(parser, [stage])
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
 
-    stages = {
-        "pipeline": pipeline.main,
-        "ingest": pipeline.ingest_main,
-        "filter": pipeline.filter_main,
-        "validate": pipeline.validate_main,
-        "export": pipeline.export_main,
-        "train": pipeline.train_main,
-        "evaluate": pipeline.evaluate_main,
-        "generate": pipeline.generate_main,
-    }
+    def body():
+        cfg = config_from_args(args, [stage])
+        if stage.worker is not None and int(os.environ.get("RANK", "0")) != 0:
+            stage.worker(cfg)  # torchrun ranks > 0: the work without tracking or reporting
+            return 0
+        options = {a.option: getattr(args, a.option) for a in stage.arguments if a.option}
+        run_pipeline(cfg, stages=[stage.name], run_name=stage.name, options={stage.name: options})
+
+    return run_job(body)
+
+
+def pipeline_main(argv: list[str] | None = None) -> int:
+    """The main job: every stage, in order, on the embedded default or on --input files."""
+    parser = job_parser(f"slm-curator pipeline: {' -> '.join(NAMES)}")
+    _add_arguments(parser, list(STAGES), pipeline=True)
+    parser.add_argument(
+        "--stages",
+        default=",".join(NAMES),
+        help=f"comma-separated stages to run, in pipeline order (default: all of {', '.join(NAMES)})",
+    )
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body():
+        names = [find_stage(s.strip()).name for s in args.stages.split(",") if s.strip()]
+        run_pipeline(config_from_args(args, list(STAGES)), stages=names)
+
+    return run_job(body)
+
+
+def generate_main(argv: list[str] | None = None) -> int:
+    """Complete prompts with a trained model: a model folder or an MLflow URI (models:/name/version)."""
+    parser = job_parser("slm-curator generate: sample completions from a trained model")
+    parser.add_argument("--model", default="", help="model folder or MLflow URI (default: latest registered)")
+    parser.add_argument("--prompt", action="append", default=[], help="prompt text (repeatable)")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    parser.add_argument("--top-k", type=int, default=0, help="0 keeps every token")
+    parser.add_argument("--top-p", type=float, default=0.95, help="1.0 turns nucleus sampling off")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body():
+        from slm_curator.tracking import Tracker
+        from slm_curator.train.registry import load_generator
+
+        cfg = config_from_args(args)
+        location = args.model
+        if not location:
+            Tracker(cfg)  # points MLflow at the configured store
+            location = f"models:/{cfg.train.register_as}/latest"
+        generator = load_generator(location, args.device)
+        prompts = args.prompt or ["Once upon a time"]
+        texts = generator.complete(
+            prompts, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed
+        )
+        for prompt, text in zip(prompts, texts, strict=True):
+            print(json.dumps({"prompt": prompt, "completion": text}, ensure_ascii=False))
+
+    return run_job(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`slm-curator <command> ...` (the installed entry point; `python jobs/<command>.py` is the same)."""
+    commands = ["pipeline", *NAMES, "generate"]
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in stages:
-        print(f"usage: slm-curator {{{','.join(stages)}}} [options]", file=sys.stderr)
+    if not argv or argv[0] not in commands:
+        print(f"usage: slm-curator {{{','.join(commands)}}} [options]", file=sys.stderr)
         return EXIT_CONFIG
-    return stages[argv[0]](argv[1:])
+    command, rest = argv[0], argv[1:]
+    if command == "pipeline":
+        return pipeline_main(rest)
+    if command == "generate":
+        return generate_main(rest)
+    return stage_main(command, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,13 +17,12 @@ from typing import Any, Literal
 
 import yaml
 
+from slm_curator.errors import ConfigError
+from slm_curator.filters.registry import FAMILIES
+
 ENVIRONMENTS = ("local", "databricks", "emr")
 # Stages whose output a gate compares with their input (checks.max_drop_fraction keys).
 CHECKED_STAGES = ("ingest", "filter", "dedup", "score")
-
-
-class ConfigError(ValueError):
-    """A configuration key is unknown or its value has the wrong type; the message names both."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -46,7 +45,8 @@ class MavenConfig:
     )
     # Extra Maven repositories (a corporate mirror, say); Maven Central is always searched.
     repositories: list[str] = field(default_factory=list)
-    # Ivy cache directory; empty means Spark's default (~/.ivy2.5.2), which the set-up command warms.
+    # Ivy cache directory; empty means $HOME/.ivy2.5.2, which the set-up command warms (passed to Spark
+    # as spark.jars.ivy, whose own default follows the passwd home, not $HOME).
     ivy_dir: str = ""
     # False where the platform already puts the jars on the classpath (Databricks runtime, EMR).
     resolve: bool = True
@@ -123,156 +123,27 @@ class IngestConfig:
 
 
 @dataclass
-class C4Config:
-    """C4 (Raffel et al. 2020) line cleaning and page rules; defaults as in the paper and datatrove."""
+class FilterStageConfig:
+    """The filter stage: which rows it reads, and how many documents each UDF call analyses.
 
-    enabled: bool = True
-    # Drop lines that do not end in terminal punctuation.
-    filter_no_terminal_punct: bool = True
-    # Drop lines with fewer words.
-    min_words_per_line: int = 3
-    # Drop lines with a longer word.
-    max_word_length: int = 1000
-    # Drop documents with fewer sentences (0: off).
-    min_num_sentences: int = 5
-    # Drop documents containing lorem ipsum.
-    filter_lorem_ipsum: bool = True
-    # Drop lines mentioning javascript.
-    filter_javascript: bool = True
-    # Drop documents containing a curly bracket.
-    filter_curly_bracket: bool = True
-    # Drop lines with cookie/privacy-policy phrases.
-    filter_policy: bool = True
-    # Strip [1]-style citation markers.
-    remove_citations: bool = True
+    Each filter family adds its own section (filter.<family>), declared in its module and listed in
+    slm_curator.filters.registry.
+    """
 
-
-@dataclass
-class GopherQualityConfig:
-    """Gopher quality rules (Rae et al. 2021, appendix A1)."""
-
-    enabled: bool = True
-    # Fewest words.
-    min_doc_words: int = 50
-    # Most words.
-    max_doc_words: int = 100_000
-    # Shortest mean word length.
-    min_avg_word_length: float = 3.0
-    # Longest mean word length.
-    max_avg_word_length: float = 10.0
-    # Most # or ... per word.
-    max_symbol_word_ratio: float = 0.1
-    # Most lines starting with a bullet.
-    max_bullet_lines_ratio: float = 0.9
-    # Most lines ending in an ellipsis.
-    max_ellipsis_lines_ratio: float = 0.3
-    # Fewest words with a letter.
-    min_alpha_words_ratio: float = 0.8
-    # Fewest stop words.
-    min_stop_words: int = 2
-    # The stop words counted.
-    stop_words: list[str] = field(
-        default_factory=lambda: ["the", "be", "to", "of", "and", "that", "have", "with"]
-    )
-
-
-@dataclass
-class GopherRepetitionConfig:
-    """Gopher repetition limits (Rae et al. 2021, table A1)."""
-
-    enabled: bool = True
-    # Most duplicated lines (fraction of lines).
-    dup_line_frac: float = 0.3
-    # Most duplicated paragraphs (fraction of paragraphs).
-    dup_para_frac: float = 0.3
-    # Most characters in duplicated lines.
-    dup_line_char_frac: float = 0.2
-    # Most characters in duplicated paragraphs.
-    dup_para_char_frac: float = 0.2
-    # n -> max fraction of characters in the most frequent n-gram
-    top_n_grams: dict[str, float] = field(default_factory=lambda: {"2": 0.2, "3": 0.18, "4": 0.16})
-    # n -> max fraction of characters in duplicated n-grams
-    dup_n_grams: dict[str, float] = field(
-        default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10}
-    )
-
-
-@dataclass
-class FineWebConfig:
-    """FineWeb quality rules (Penedo et al. 2024)."""
-
-    enabled: bool = True
-    # Fewest lines ending in punctuation (fraction).
-    line_punct_thr: float = 0.12
-    # Do not drop documents with no such line at all.
-    line_punct_exclude_zero: bool = False
-    # Most short lines (fraction).
-    short_line_thr: float = 0.67
-    # A short line has at most this many characters.
-    short_line_length: int = 30
-    # Most characters in duplicated lines.
-    char_duplicates_ratio: float = 0.01
-    # Most newlines per word (list-like pages).
-    new_line_ratio: float = 0.3
-
-
-@dataclass
-class LanguageConfig:
-    """Language ID with lingua (models ship inside the PyPI wheel: no download at run time)."""
-
-    enabled: bool = True
-    # ISO 639-1 codes to keep; empty keeps every language.
-    keep: list[str] = field(default_factory=lambda: ["en"])
-    # Lowest detector confidence to trust a language.
-    min_confidence: float = 0.65
-    # Languages lingua chooses among (fewer is faster and more accurate on short texts).
-    candidates: list[str] = field(
-        default_factory=lambda: [
-            "en",
-            "de",
-            "fr",
-            "es",
-            "it",
-            "pt",
-            "nl",
-            "ru",
-            "zh",
-            "ja",
-            "ar",
-            "pl",
-            "sv",
-            "tr",
-        ]
-    )
-    # Characters of each document the detector reads. The head bounds the cost: on the shared web sample
-    # the first 1000 characters give the whole document's language for 98.7% of documents (99.1% for
-    # the en / not-en decision) at 1.7x the speed of 2000 characters.
-    max_chars: int = 1000
-    # lingua's trigram-only mode: no faster than high accuracy on 1000 characters, and less accurate.
-    low_accuracy: bool = False
-
-
-@dataclass
-class BadWordsConfig:
-    """C4's bad-words rule with the LDNOOBW lists shipped as package data (CC BY 4.0)."""
-
-    enabled: bool = True
-    # Drop a document with more than this many matches (C4: any match drops the page).
-    max_matches: int = 0
-    # Language whose list applies when language ID is off or finds no list for the document's language.
-    default_language: str = "en"
-
-
-@dataclass
-class FilterConfig:
-    c4: C4Config = field(default_factory=C4Config)
-    gopher: GopherQualityConfig = field(default_factory=GopherQualityConfig)
-    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
-    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
-    language: LanguageConfig = field(default_factory=LanguageConfig)
-    bad_words: BadWordsConfig = field(default_factory=BadWordsConfig)
+    # Table the filter reads (documents, or any table with doc_id and text).
+    input_table: str = "documents"
+    # SQL condition on the input table selecting the rows to filter; empty filters every row.
+    where: str = ""
     # Documents per Arrow batch in the filter UDF.
     batch_size: int = 256
+
+
+FilterConfig = dataclasses.make_dataclass(
+    "FilterConfig",
+    [(f.name, f.config, field(default_factory=f.config)) for f in FAMILIES],
+    bases=(FilterStageConfig,),
+    namespace={"__module__": __name__, "__doc__": "The filter stage and every registered filter family."},
+)
 
 
 @dataclass
@@ -295,8 +166,8 @@ class TokenizerConfig:
 class ExportConfig:
     """Curated table -> quality-weighted, mixed, packed token shards and the `shards` Delta table."""
 
-    # The first of these tables that exists is exported (scored once it exists, else deduped, else filtered).
-    input_tables: list[str] = field(default_factory=lambda: ["scored", "deduped", "filtered"])
+    # Table to export; empty: the most curated one that exists (scored, else deduped, else filtered).
+    input_table: str = ""
     # SQL condition on the input table that selects curated documents; empty exports every row.
     where: str = "keep"
     # The column to tokenise.
@@ -439,6 +310,9 @@ class JudgeConfig:
     local_threads: int = 2
     # Context length of the local judge.
     local_ctx: int = 2048
+    # Local judge: completions its rubric probe grades. A base model's grades carry no signal, so the
+    # probe only proves the wiring; its sanity check and the pairwise comparisons are skipped.
+    local_probe_prompts: int = 2
 
 
 @dataclass
@@ -603,10 +477,14 @@ def _build(cls: type, data: dict[str, Any], prefix: str = ""):
     default = cls()
     kwargs = {}
     for name in names:
-        if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], prefix + name)
-        else:
+        if name not in data:
             kwargs[name] = getattr(default, name)
+            continue
+        value = data[name]
+        if typing.get_origin(hints[name]) is dict and isinstance(value, dict):
+            # A mapping adds to its defaults (top_n_grams.5=0.15 adds a size); a null value removes a key.
+            value = {k: v for k, v in {**getattr(default, name), **value}.items() if v is not None}
+        kwargs[name] = _coerce(value, hints[name], prefix + name)
     return cls(**kwargs)
 
 
@@ -744,6 +622,8 @@ def _check_semantics(cfg: PipelineConfig) -> None:
             )
         if not 0 <= fraction <= 1:
             raise ConfigError(f"checks.max_drop_fraction.{stage}: must be in [0, 1], got {fraction}")
+    for family in FAMILIES:
+        family.check(getattr(cfg.filter, family.name))
     check_export(cfg)
 
 

@@ -1,7 +1,7 @@
 """The configuration reference, generated from the config dataclasses: key, type, default, meaning.
 
-The meaning of a field is the comment block right above it in config.py (or the class docstring for a
-section heading), so the README table cannot drift from the code: `python -m slm_curator.config_reference`
+The meaning of a field is the comment block right above it in its class (config.py, or a filter
+family's module), so the README table cannot drift from the code: `python -m slm_curator.config_reference`
 prints it, and a test compares it with the README.
 """
 
@@ -20,10 +20,23 @@ END = "<!-- config-reference:end -->"
 
 
 def _field_comments(cls: type) -> dict[str, str]:
-    """Comment lines directly above each field of a dataclass, joined."""
-    lines = Path(inspect.getsourcefile(config)).read_text().splitlines()
+    """Comment lines directly above each field of a dataclass (or of its bases), joined.
+
+    A class made with make_dataclass (FilterConfig) has no source of its own: its bases' fields do.
+    """
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            out.update(_own_field_comments(klass))
+    return out
+
+
+def _own_field_comments(cls: type) -> dict[str, str]:
+    lines = Path(inspect.getsourcefile(cls)).read_text().splitlines()
     tree = ast.parse("\n".join(lines))
-    node = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    node = next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls.__name__), None)
+    if node is None:
+        return {}
     out = {}
     for stmt in node.body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):

@@ -82,6 +82,17 @@ def read(spark, ref: TableRef, version: int | None = None):
 
 
 def current_version(spark, ref: TableRef) -> int | None:
+    """The newest version, or None when there is no table; without Spark (spark=None) through delta-rs."""
+    if spark is None:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        if not ref.is_path:
+            raise ValueError(f"{ref}: a Unity Catalog table needs a Spark session")
+        try:
+            return DeltaTable(ref.identifier).version()
+        except TableNotFoundError:
+            return None
     if not exists(spark, ref):
         return None
     return int(_delta_table(spark, ref).history(1).select("version").first()[0])
@@ -90,6 +101,27 @@ def current_version(spark, ref: TableRef) -> int | None:
 def history(spark, ref: TableRef, limit: int | None = None):
     table = _delta_table(spark, ref)
     return table.history(limit) if limit else table.history()
+
+
+def only_inserts(spark, ref: TableRef, since: int, until: int) -> bool:
+    """True when every commit after `since` up to `until` only added rows (appends, insert-only merges).
+
+    Then the rows at `until` are those at `since` plus new ones, so a stage may process just the new ones.
+    """
+    from pyspark.sql import functions as F
+
+    commits = history(spark, ref).where((F.col("version") > since) & (F.col("version") <= until)).collect()
+    if len(commits) != until - since:
+        return False  # history was vacuumed away: cannot tell
+    for c in commits:
+        params, metrics = c["operationParameters"] or {}, c["operationMetrics"] or {}
+        if c["operation"] == "WRITE" and params.get("mode") == "Append":
+            continue
+        removed = sum(int(metrics.get(k, 0)) for k in ("numTargetRowsUpdated", "numTargetRowsDeleted"))
+        if c["operation"] == "MERGE" and removed == 0:
+            continue
+        return False
+    return True
 
 
 def _last_metrics(spark, ref: TableRef) -> dict[str, int]:

@@ -43,6 +43,7 @@ def maven_coordinates(cfg: PipelineConfig) -> list[str]:
 
 
 def ivy_dir(cfg: PipelineConfig) -> Path:
+    """maven.ivy_dir, else $HOME/.ivy2.5.2 (Spark 4's default name), always passed to Spark as spark.jars.ivy."""
     return Path(cfg.maven.ivy_dir).expanduser() if cfg.maven.ivy_dir else Path.home() / ".ivy2.5.2"
 
 
@@ -82,8 +83,9 @@ def local_conf(cfg: PipelineConfig) -> dict[str, str]:
         coords = maven_coordinates(cfg)
         if coords:
             conf["spark.jars.packages"] = ",".join(coords)
-        if cfg.maven.ivy_dir:
-            conf["spark.jars.ivy"] = str(ivy_dir(cfg))
+        # Always explicit: Spark's default is Java's user.home (the passwd entry), which need not be $HOME,
+        # so without it the jars land where `--check` and the EMR test do not look.
+        conf["spark.jars.ivy"] = str(ivy_dir(cfg))
         if cfg.maven.repositories:
             conf["spark.jars.repositories"] = ",".join(cfg.maven.repositories)
     conf.update(cfg.spark.conf)

@@ -7,7 +7,6 @@ model" is answerable from the tracking server alone.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 
 from slm_curator.config import ConfigError, PipelineConfig
 from slm_curator.delta import TableRef
+from slm_curator.fingerprint import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Tracker:
 
         where = {"path": ref.identifier} if ref.is_path else {"delta_table_name": ref.identifier}
         source = DeltaDatasetSource(delta_table_version=version, **where)
-        digest = hashlib.sha256(f"{ref.identifier}@{version}".encode()).hexdigest()[:16]
+        digest = fingerprint([ref.identifier, version])
         mlflow.log_input(
             MetaDataset(source=source, name=ref.name, digest=digest),
             context=context,

@@ -1,7 +1,8 @@
 """Gates: run a table's suite after the stage that wrote it, record results, stop on errors.
 
 `run_gate` validates one table at one version with run-time parameters (the input's row count, the
-fewest rows the stage may keep). Results land in the `dq_results` Delta table keyed by table, version,
+fewest rows the stage may keep: `slm_curator.stage.gate_params`) and the expectations the stage
+derives from its config. Results land in the `dq_results` Delta table keyed by table, version,
 suite and parameters, so validating the same thing again reads the stored verdict instead of running
 Spark jobs, and a re-run adds no rows. `require_passed` lets a stage refuse an input whose latest gate
 failed, which keeps a bad table from flowing on when stages run as separate jobs.
@@ -21,31 +22,13 @@ from typing import Any
 
 from slm_curator import delta
 from slm_curator.checks.gate import DataQualityError, Outcome, run_suite
-from slm_curator.checks.suites import Suite, load_suite, min_kept_rows, params_fingerprint
+from slm_curator.checks.suites import Suite, load_suite, params_fingerprint
 from slm_curator.config import PipelineConfig
+from slm_curator.schemas import DQ_RESULTS
 
 log = logging.getLogger(__name__)
 
 RESULTS_TABLE = "dq_results"
-
-
-@dataclass(frozen=True)
-class GateSpec:
-    """Which stage writes a table, what it reads, and which of the input's rows it should keep."""
-
-    stage: str
-    input_table: str | None
-    input_where: str | None = None
-
-
-# Suites by table. Tables without a producing stage here (deduped, scored) are still validated by the
-# validate stage whenever they exist.
-GATES = {
-    "documents": GateSpec("ingest", None),
-    "filtered": GateSpec("filter", "documents"),
-    "deduped": GateSpec("dedup", "filtered", "keep"),
-    "scored": GateSpec("score", "deduped", "keep"),
-}
 
 
 @dataclass
@@ -89,27 +72,13 @@ def failure_message(report: GateReport) -> str:
     return "\n".join(lines)
 
 
-def gate_params(spark, cfg: PipelineConfig, table: str, input_version: int | None = None) -> dict[str, Any]:
-    """Run-time parameters of a table's suite: its input's row count and the fewest rows to keep."""
-    spec = GATES.get(table)
-    params: dict[str, Any] = {"max_doc_chars": cfg.ingest.max_doc_bytes}
-    if spec is None:
-        return params
-    if spec.input_table is None:  # ingest: records read = documents + quarantined records
-        rows = 0
-        for name in ("documents", "quarantine"):
-            ref = delta.table_ref(cfg.storage, name)
-            if delta.exists(spark, ref):
-                rows += delta.read(spark, ref).count()
-    else:
-        ref = delta.table_ref(cfg.storage, spec.input_table)
-        if not delta.exists(spark, ref):
-            return params
-        frame = delta.read(spark, ref, input_version)
-        rows = (frame.where(spec.input_where) if spec.input_where else frame).count()
-    fraction = cfg.checks.max_drop_fraction.get(spec.stage, 1.0)
-    params.update({"input_rows": rows, "min_kept_rows": min_kept_rows(rows, fraction)})
-    return params
+def check_lines(table: str, version: int, report: GateReport | None) -> list[str]:
+    """The summary lines of one gate: its verdict, then each failed `warn` expectation."""
+    if report is None:
+        return []
+    return [f"checks {table}@v{version}: {report.summary()}"] + [
+        f"  warning: {o.description} observed {o.observed}" for o in report.warnings
+    ]
 
 
 def _check_id(table: str, version: int, suite: Suite, params_fp: str, index: int) -> str:
@@ -117,14 +86,6 @@ def _check_id(table: str, version: int, suite: Suite, params_fp: str, index: int
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
-RESULTS_SCHEMA = (
-    "check_id string, checked_at timestamp, run_id string, stage string, suite string, "
-    "suite_fingerprint string, params string, params_fingerprint string, `table` string, table_version long, "
-    "expectation_index int, expectation string, description string, severity string, view string, "
-    "success boolean, observed string, unexpected_count long, element_count long, details string, "
-    "exception string"
-)
-RESULTS_COLUMNS = [c.split(" ")[0].strip("`") for c in RESULTS_SCHEMA.split(", ")]
 # Outcome field -> dq_results column: the one mapping both writing and reading a verdict use.
 OUTCOME_COLUMNS = {
     f.name: "expectation_index" if f.name == "index" else f.name for f in dataclasses.fields(Outcome)
@@ -173,8 +134,8 @@ def _write_results(spark, cfg, report: GateReport, suite: Suite, stage: str, run
     for o in report.outcomes:
         row = common | {col: getattr(o, name) for name, col in OUTCOME_COLUMNS.items()}
         row["check_id"] = _check_id(report.table, report.version, suite, params_fp, o.index)
-        rows.append(tuple(row[c] for c in RESULTS_COLUMNS))
-    frame = spark.createDataFrame(rows, RESULTS_SCHEMA)
+        rows.append(tuple(row[c] for c in DQ_RESULTS.fieldNames()))
+    frame = spark.createDataFrame(rows, DQ_RESULTS)
     return delta.merge(frame, delta.table_ref(cfg.storage, RESULTS_TABLE), keys=["check_id"])
 
 
@@ -184,16 +145,17 @@ def run_gate(
     tracker,
     table: str,
     version: int,
-    params: dict[str, Any] | None = None,
-    stage: str = "",
+    params: dict[str, Any],
+    stage: str = "validate",
     raise_on_error: bool = True,
+    extra=None,
 ) -> GateReport | None:
-    """Validate `table`@`version` with its suite; record, log, and raise `DataQualityError` on errors."""
+    """Validate `table`@`version` with its suite (plus the stage's generated `extra` checks); record,
+    log, and raise `DataQualityError` on errors."""
     if not cfg.checks.enabled:
         return None
-    suite = load_suite(cfg.checks.suites_dir, table)
+    suite = load_suite(cfg.checks.suites_dir, table, extra)
     ref = delta.table_ref(cfg.storage, suite.table)
-    params = params if params is not None else gate_params(spark, cfg, table)
     params_fp = params_fingerprint(params)
     skip = suite.unanswerable(params)
     if skip:
@@ -205,7 +167,6 @@ def run_gate(
         )
     expected = len(suite.expectations) - len(skip)
     stored = _stored(spark, cfg, ref.identifier, version, suite, params_fp, expected)
-    stage = stage or (GATES[table].stage if table in GATES else "validate")
     if stored is not None:
         report = GateReport(suite.name, ref.identifier, version, stored, True, params, len(skip))
         log.info(

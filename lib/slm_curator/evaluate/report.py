@@ -6,7 +6,6 @@ import re
 import tempfile
 from pathlib import Path
 
-from slm_curator import delta
 from slm_curator.config import PipelineConfig
 from slm_curator.evaluate import rubric
 
@@ -35,8 +34,6 @@ def log_evaluation(tracker, cfg: PipelineConfig, result) -> None:
                 metrics[f"{name}/{key}"] = float(value)
     tracker.log_metrics(metrics)
     tracker.set_tags({"judge": result.judge})
-    tracker.log_table(delta.table_ref(cfg.storage, "generations"), result.generations_version, "output")
-    tracker.log_table(delta.table_ref(cfg.storage, "judgments"), result.judgments_version, "output")
     mlflow.log_table(result.report, "evaluation/report.json")
     with tempfile.TemporaryDirectory() as tmp:
         result.report.to_csv(Path(tmp) / "report.csv", index=False)

@@ -24,20 +24,10 @@ from slm_curator import delta
 from slm_curator.config import ConfigError, PipelineConfig
 from slm_curator.evaluate import corrupt, pairwise, rubric, stats
 from slm_curator.evaluate.prompts import Prompt, file_prompts, held_out_prompts
+from slm_curator.schemas import GENERATIONS, JUDGMENTS
+from slm_curator.stage import Argument, Stage, StageContext, StageResult
 
 log = logging.getLogger(__name__)
-
-GENERATION_COLUMNS = (
-    "generation_id string, prompt_id string, prompt string, reference string, model string, model_uri string, "
-    "settings string, completion string, run_id string"
-)
-JUDGMENT_COLUMNS = (
-    "judgment_id string, kind string, prompt_id string, prompt string, model string, model_b string, "
-    "completion string, completion_b string, judge string, rubric_version string, raw_answer string, "
-    "scores map<string,double>, parse_error string, verdict string, latency_s double, cached boolean, "
-    "error string, run_id string"
-)
-
 
 UNUSABLE = "unusable"
 
@@ -286,108 +276,145 @@ class Judging:
         return pd.DataFrame(scored)
 
 
-def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
+@dataclass
+class Judge:
+    """The judge this run talks to; `reference` is the local GGUF's log-likelihood scorer, if local."""
+
+    client: object
+    name: str
+    local: bool
+    reference: object | None = None  # (beginning, completion) -> mean token log-likelihood
+
+
+LOCAL_JUDGE_NOTE = (
+    "local judge: Gemma 3 270M is a base model without a chat template; it cannot grade or compare, so only "
+    "a {n}-prompt rubric probe runs (it proves the wiring) and the judge's sanity check and pairwise "
+    "comparisons are skipped. The reference-model likelihood is the local score with signal. Point "
+    "evaluate.judge.base_url at a real endpoint for judged evaluations."
+)
+
+
+def open_judge(stack: ExitStack, cfg: PipelineConfig) -> Judge:
+    """The configured endpoint, or the local llama.cpp server plus the in-process reference scorer."""
     from slm_curator.evaluate.client import JudgeClient
 
+    judge_cfg, reference = cfg.evaluate.judge, None
+    local = not judge_cfg.base_url
+    if local:
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ConfigError(
+                "evaluate.judge.base_url: empty means the local llama.cpp judge, which needs the judge "
+                "extra (pip install 'slm-curator[judge]'); or set it to an OpenAI-compatible endpoint"
+            )
+        from slm_curator.evaluate.local_judge import LocalJudgeServer, ReferenceScorer, gguf_path
+
+        server = stack.enter_context(LocalJudgeServer(judge_cfg, Path(cfg.storage.root) / "judge"))
+        # llama-cpp-python's server spends ~0.5 s per token on logprobs (a Python sort of the whole
+        # vocabulary), so the local judge answers without them; hosted endpoints keep G-Eval weighting.
+        judge_cfg = dataclasses.replace(
+            judge_cfg, base_url=server.base_url, model=server.model, logprobs=False
+        )
+        scorer = ReferenceScorer(
+            gguf_path(judge_cfg.local_model_path), judge_cfg.local_ctx, judge_cfg.local_threads
+        )
+        reference = scorer.loglik
+    client = stack.enter_context(JudgeClient(judge_cfg, Path(cfg.storage.root) / "judge" / "cache.sqlite"))
+    # The local server's port changes every run; naming it would make every re-run's judgments new rows.
+    name = f"{judge_cfg.model}@{'local llama.cpp' if local else judge_cfg.base_url}"
+    return Judge(client, name, local, reference)
+
+
+def sanity_check(
+    judging: Judging, judge: Judge, prompts: list[Prompt], cfg: PipelineConfig
+) -> tuple[dict, list[str]]:
+    """How often each scorer prefers the real continuation over a corrupted one; warnings when near chance."""
+    e = cfg.evaluate
+    pairs = sanity_pairs(prompts, e.sanity_pairs, e.seed)
+    sanity: dict[str, dict[str, float]] = {}
+    if not pairs:
+        return sanity, []
+    if not judge.local:
+        log.info(
+            "evaluate: sanity check, %d real/corrupted pairs in both orders (%s)", len(pairs), judge.name
+        )
+        verdicts = judging.pairwise("sanity", [(p, "real", "corrupted", real, bad) for p, real, bad in pairs])
+        usable = [v for v in verdicts if v != UNUSABLE]
+        sanity["judge"] = _accuracy([v == "x" for v in usable], [v == "tie" for v in usable])
+        sanity["judge"]["unusable"] = len(verdicts) - len(usable)
+    if judge.reference is not None:
+        ref = judge.reference
+        prefers = [
+            _or_floor(ref(p.beginning, real)) > _or_floor(ref(p.beginning, bad)) for p, real, bad in pairs
+        ]
+        sanity["reference_model"] = _accuracy(prefers, [False] * len(prefers))
+    warnings = []
+    for scorer, acc in sanity.items():
+        if not acc["pairs"]:
+            warnings.append(f"sanity check: the {scorer} gave no usable verdict on {len(pairs)} pairs")
+        elif acc["low"] <= e.chance_warning:
+            warnings.append(
+                f"sanity check: the {scorer} prefers the real continuation in {acc['accuracy']:.0%} of "
+                f"{acc['pairs']} pairs (95% CI {acc['low']:.0%}-{acc['high']:.0%}), not clearly better than "
+                "chance: do not trust its verdicts"
+            )
+    return sanity, warnings
+
+
+def pairwise_verdicts(
+    judging: Judging, candidates: list[Candidate], generations: pd.DataFrame, prompts
+) -> list:
+    """(model x, model y, winner a/b/tie) for every two models on every prompt, both orders asked."""
+    rows = []
+    by_key = generations.set_index(["model", "prompt_id"])["completion"]
+    for x, y in combinations([c.label for c in candidates], 2):
+        log.info("evaluate: %s vs %s on %d prompts, both orders", x, y, len(prompts))
+        items = [(p, x, y, by_key[(x, p.prompt_id)], by_key[(y, p.prompt_id)]) for p in prompts]
+        rows += [
+            (x, y, {"x": "a", "y": "b"}.get(v, "tie"))
+            for v in judging.pairwise("pairwise", items)
+            if v != UNUSABLE
+        ]
+    return rows
+
+
+def run_evaluate(spark, cfg: PipelineConfig, tracker) -> EvaluateResult:
     e = cfg.evaluate
     prompts = load_prompts(cfg, spark)
     candidates = load_candidates(cfg)
     run_id = tracker.active_run_id() or ""
     generations = generate_all(candidates, prompts, cfg)
     gen_write = _merge(
-        spark, generations.assign(run_id=run_id), GENERATION_COLUMNS, cfg, "generations", "generation_id"
+        spark, generations.assign(run_id=run_id), GENERATIONS, cfg, "generations", "generation_id"
     )
-    warnings: list[str] = []
     with ExitStack() as stack:
-        judge_cfg, reference = e.judge, None
-        if not judge_cfg.base_url:
-            import importlib.util
-
-            if importlib.util.find_spec("llama_cpp") is None:
-                raise ConfigError(
-                    "evaluate.judge.base_url: empty means the local llama.cpp judge, which needs the judge "
-                    "extra (pip install 'slm-curator[judge]'); or set it to an OpenAI-compatible endpoint"
-                )
-            from slm_curator.evaluate.local_judge import LocalJudgeServer, ReferenceScorer, gguf_path
-
-            server = stack.enter_context(LocalJudgeServer(judge_cfg, Path(cfg.storage.root) / "judge"))
-            # llama-cpp-python's server spends ~0.5 s per token on logprobs (a Python sort of the whole
-            # vocabulary), so the local judge answers without them; hosted endpoints keep G-Eval weighting.
-            judge_cfg = dataclasses.replace(
-                judge_cfg, base_url=server.base_url, model=server.model, logprobs=False
-            )
-            warnings.append(
-                "local judge: Gemma 3 270M is a base model without a chat template; its verdicts only prove the "
-                "wiring. Point evaluate.judge at a strong endpoint for real evaluations."
-            )
-            scorer = ReferenceScorer(
-                gguf_path(judge_cfg.local_model_path), judge_cfg.local_ctx, judge_cfg.local_threads
-            )
-            reference = scorer.loglik
-
-        client = stack.enter_context(
-            JudgeClient(judge_cfg, Path(cfg.storage.root) / "judge" / "cache.sqlite")
-        )
-        # The local server's port changes every run; naming it would make every re-run's judgments new rows.
-        judge_name = f"{judge_cfg.model}@{'local llama.cpp' if not e.judge.base_url else judge_cfg.base_url}"
-        judging = Judging(client, judge_name, run_id)
-
-        # 1. Can this judge tell a real continuation from a corrupted one?
-        pairs = sanity_pairs(prompts, e.sanity_pairs, e.seed)
-        sanity = {}
-        if pairs:
-            log.info(
-                "evaluate: sanity check, %d real/corrupted pairs in both orders (%s)", len(pairs), judge_name
-            )
-            verdicts = judging.pairwise(
-                "sanity", [(p, "real", "corrupted", real, bad) for p, real, bad in pairs]
-            )
-            usable = [v for v in verdicts if v != UNUSABLE]
-            sanity["judge"] = _accuracy([v == "x" for v in usable], [v == "tie" for v in usable])
-            sanity["judge"]["unusable"] = len(verdicts) - len(usable)
-            if reference is not None:
-                prefers = [
-                    _or_floor(reference(p.beginning, real)) > _or_floor(reference(p.beginning, bad))
-                    for p, real, bad in pairs
-                ]
-                sanity["reference_model"] = _accuracy(prefers, [False] * len(prefers))
-            for scorer, acc in sanity.items():
-                if not acc["pairs"]:
-                    warnings.append(
-                        f"sanity check: the {scorer} gave no usable verdict on {len(pairs)} pairs"
-                    )
-                elif acc["low"] <= e.chance_warning:
-                    warnings.append(
-                        f"sanity check: the {scorer} prefers the real continuation in {acc['accuracy']:.0%} of "
-                        f"{acc['pairs']} pairs (95% CI {acc['low']:.0%}-{acc['high']:.0%}), not clearly better than "
-                        "chance: do not trust its verdicts"
-                    )
-        # 2. Rubric scores for every generation; 3. pairwise between every two models.
-        log.info("evaluate: rubric scores for %d completions", len(generations))
-        scores = judging.rubric(generations)
-        verdict_rows = []
-        if e.pairwise and len(candidates) > 1:
-            by_key = generations.set_index(["model", "prompt_id"])["completion"]
-            for x, y in combinations([c.label for c in candidates], 2):
-                log.info("evaluate: %s vs %s on %d prompts, both orders", x, y, len(prompts))
-                items = [(p, x, y, by_key[(x, p.prompt_id)], by_key[(y, p.prompt_id)]) for p in prompts]
-                for v in judging.pairwise("pairwise", items):
-                    if v != UNUSABLE:
-                        verdict_rows.append((x, y, {"x": "a", "y": "b"}.get(v, "tie")))
+        judge = open_judge(stack, cfg)
+        judging = Judging(judge.client, judge.name, run_id)
+        sanity, warnings = sanity_check(judging, judge, prompts, cfg)
+        if judge.local:  # a probe of the final model proves the wiring; a base model's grades carry nothing
+            warnings.insert(0, LOCAL_JUDGE_NOTE.format(n=e.judge.local_probe_prompts))
+            generations_judged = generations.tail(e.judge.local_probe_prompts)
+        else:
+            generations_judged = generations
+        log.info("evaluate: rubric scores for %d completions", len(generations_judged))
+        scores = judging.rubric(generations_judged)
+        many = e.pairwise and len(candidates) > 1 and not judge.local
+        verdict_rows = pairwise_verdicts(judging, candidates, generations, prompts) if many else []
         ref_scores = {}
-        if reference is not None:
+        if judge.reference is not None:
             log.info("evaluate: reference-model log-likelihood of %d completions", len(generations))
             ref_scores = {
-                (g.model, g.prompt_id): reference(g.prompt, g.completion) for g in generations.itertuples()
+                (g.model, g.prompt_id): judge.reference(g.prompt, g.completion)
+                for g in generations.itertuples()
             }
     judgments = pd.DataFrame(judging.rows)
-    judg_write = _merge(spark, judgments, JUDGMENT_COLUMNS, cfg, "judgments", "judgment_id")
-    report = build_report(candidates, scores, verdict_rows, ref_scores, e.bootstrap, e.seed)
+    judg_write = _merge(spark, judgments, JUDGMENTS, cfg, "judgments", "judgment_id")
     return EvaluateResult(
-        judge=judge_name,
+        judge=judge.name,
         prompts=len(prompts),
         models=[c.label for c in candidates],
-        report=report,
+        report=build_report(candidates, scores, verdict_rows, ref_scores, e.bootstrap, e.seed),
         sanity=sanity,
         parse_failures=int(judgments["parse_error"].notna().sum()) if len(judgments) else 0,
         request_errors=int(judgments["error"].notna().sum()) if len(judgments) else 0,
@@ -491,10 +518,47 @@ def _ci(value, low, high, fmt: str) -> str:
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
-def _merge(spark, frame: pd.DataFrame, schema: str, cfg: PipelineConfig, name: str, key: str):
+def _merge(spark, frame: pd.DataFrame, schema, cfg: PipelineConfig, name: str, key: str):
     """Insert rows whose key is new: a re-run with the same inputs commits nothing."""
     if frame.empty:
         return None
     ref = delta.table_ref(cfg.storage, name)
-    df = spark.createDataFrame(frame[[c.split()[0] for c in schema.split(", ")]], schema)
+    df = spark.createDataFrame(frame[schema.fieldNames()], schema)
     return delta.merge(df, ref, [key])
+
+
+def evaluate_work(ctx: StageContext) -> StageResult:
+    from slm_curator.evaluate.report import log_evaluation
+
+    result = run_evaluate(ctx.spark, ctx.cfg, ctx.tracker)
+    log_evaluation(ctx.tracker, ctx.cfg, result)
+    for warning in result.warnings:
+        log.warning("evaluate: %s", warning)
+    nothing_new = (
+        ["nothing new: generations and judgments already hold all of these"] if result.nothing_new else []
+    )
+    return StageResult(
+        input_rows=result.prompts,
+        output_rows=len(result.report),
+        new_rows=0 if result.nothing_new else len(result.report) * result.prompts,
+        version=result.judgments_version,
+        notes=format_report(result).splitlines() + nothing_new,
+        outputs=[(delta.table_ref(ctx.cfg.storage, "generations"), result.generations_version)],
+    )
+
+
+STAGE = Stage(
+    name="evaluate",
+    description="models complete held-out beginnings; an LLM judge grades and compares them",
+    work=evaluate_work,
+    output="judgments",
+    arguments=(
+        Argument(
+            "--model",
+            "model to evaluate (repeatable; MLflow URI, model folder or checkpoint file; default: the newest "
+            "training run's kept checkpoints)",
+            config_key="evaluate.models",
+            metavar="URI",
+        ),
+    ),
+)

@@ -34,16 +34,13 @@ from slm_curator.export.tokenizer import (
     tokenizer_sha,
     train_tokenizer,
 )
+from slm_curator.fingerprint import fingerprint
+from slm_curator.schemas import PACKED_SHARD, SHARD_FILE
+from slm_curator.stage import Input, Stage, StageContext, StageResult, resolve_input
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "anneal", "val")
-# One row per shard file, as the packing UDF returns it.
-PACK_COLUMNS = (
-    "path string, split string, shard int, sequences long, tokens long, seq_len int, documents long, "
-    "copies long, document_tokens long, dropped_tokens long, tokens_by_source map<string,bigint>, "
-    "tokens_by_quality map<string,bigint>, sha256 string, reused boolean"
-)
 
 
 @dataclass
@@ -67,10 +64,7 @@ class ExportResult:
 def export_fingerprint(input_id: str, version: int, cfg: PipelineConfig, tok_sha: str) -> str:
     export = dataclasses.asdict(cfg.export)
     export.pop("output_dir")
-    blob = json.dumps(
-        {"input": input_id, "version": version, "export": export, "tokenizer": tok_sha}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return fingerprint({"input": input_id, "version": version, "export": export, "tokenizer": tok_sha})
 
 
 def output_root(cfg: PipelineConfig) -> Path:
@@ -84,27 +78,17 @@ def output_root(cfg: PipelineConfig) -> Path:
     return Path(root.removeprefix("file://"))
 
 
-def resolve_input(spark, cfg: PipelineConfig) -> tuple[delta.TableRef, int]:
-    for name in cfg.export.input_tables:
-        ref = delta.table_ref(cfg.storage, name)
-        if delta.exists(spark, ref):
-            return ref, delta.current_version(spark, ref)
-    raise FileNotFoundError(
-        f"export.input_tables: none of {cfg.export.input_tables} exists under {cfg.storage.root}; run the "
-        "ingest and filter stages first"
-    )
-
-
 def candidates(df, cfg: PipelineConfig):
-    """doc_id, source, cluster, score, text of the curated rows; absent optional columns get defaults."""
+    """doc_id, source, cluster, score, text of the curated rows (export.where already applied).
+
+    Absent optional columns get defaults.
+    """
     e = cfg.export
     cols = set(df.columns)
     if e.text_column not in cols:
         raise ConfigError(
             f"export.text_column: {e.text_column!r} is not a column; columns: {', '.join(df.columns)}"
         )
-    if e.where:
-        df = df.where(F.expr(e.where))
     has_score = e.score_column in cols
     score = F.col(e.score_column).cast("double") if has_score else F.lit(0.0)
     out = df.select(
@@ -133,21 +117,18 @@ def get_tokenizer(spark, cfg: PipelineConfig, docs, input_id: str, version: int,
     t = cfg.export.tokenizer
     if t.path:
         return load_tokenizer(t.path), t.path, False
-    key = json.dumps(
-        {
-            "input": input_id,
-            "version": version,
-            "tok": dataclasses.asdict(t),
-            # Everything that decides which documents the sample is drawn from.
-            "where": cfg.export.where,
-            "text": cfg.export.text_column,
-            "score": cfg.export.score_column,
-            "min_score": cfg.export.min_score,
-            "seed": cfg.export.seed,
-        },
-        sort_keys=True,
-    )
-    path = root / "tokenizers" / hashlib.sha256(key.encode()).hexdigest()[:16] / TOKENIZER_FILE
+    key = {
+        "input": input_id,
+        "version": version,
+        "tok": dataclasses.asdict(t),
+        # Everything that decides which documents the sample is drawn from.
+        "where": cfg.export.where,
+        "text": cfg.export.text_column,
+        "score": cfg.export.score_column,
+        "min_score": cfg.export.min_score,
+        "seed": cfg.export.seed,
+    }
+    path = root / "tokenizers" / fingerprint(key) / TOKENIZER_FILE
     if path.is_file():
         return load_tokenizer(str(path)), str(path), False
     sample = (
@@ -273,103 +254,128 @@ def _pack_function(tok_json: str, eos: int, vocab: int, seq_len: int, folder: st
     return pack
 
 
-def run_export(spark, cfg: PipelineConfig, run_id: str | None = None) -> ExportResult:
+def run_export(
+    spark, cfg: PipelineConfig, run_id: str | None = None, inp: Input | None = None
+) -> ExportResult:
+    """Tokenizer, selection and shards for `inp` (default: export.input_table at its current version).
+
+    Nothing is rewritten when the shards of this fingerprint are intact.
+    """
     check_export(cfg)
-    e = cfg.export
+    inp = inp or resolve_input(STAGE, spark, cfg)
     root = output_root(cfg)
-    in_ref, version = resolve_input(spark, cfg)
-    docs, has_score = candidates(delta.read(spark, in_ref, version), cfg)
-    tok, tok_path, trained = get_tokenizer(spark, cfg, docs, in_ref.identifier, version, root)
-    eos, vocab = eos_id(tok, e.tokenizer.eos_token), tok.get_vocab_size()
-    fp = export_fingerprint(in_ref.identifier, version, cfg, tokenizer_sha(tok))
+    docs, has_score = candidates(inp.read(spark), cfg)
+    tok, tok_path, trained = get_tokenizer(spark, cfg, docs, inp.ref.identifier, inp.version, root)
+    fp = export_fingerprint(inp.ref.identifier, inp.version, cfg, tokenizer_sha(tok))
     folder = root / fp
     shards_ref = delta.table_ref(cfg.storage, "shards")
-
     listed = _listed_shards(spark, shards_ref, fp)
-    manifest_ok = (folder / MANIFEST_FILE).is_file()
-    if listed and manifest_ok and all(_intact(r["path"], r["sequences"], r["seq_len"]) for r in listed):
-        log.info("export: shards %s are up to date with %s@v%d and this config", fp, in_ref, version)
+    if (
+        listed
+        and (folder / MANIFEST_FILE).is_file()
+        and all(_intact(r["path"], r["sequences"], r["seq_len"]) for r in listed)
+    ):
+        log.info("export: shards %s are up to date with %s@v%d and this config", fp, inp.ref, inp.version)
         version_now = delta.current_version(spark, shards_ref)
-        return _result(
-            in_ref, version, fp, folder, tok_path, trained, listed, version_now, has_score, skipped=True
-        )
+        return _result(inp, fp, folder, tok_path, trained, listed, version_now, has_score, skipped=True)
 
-    tok_json = tok.to_str()
-    scored = (
+    written, plans, n_candidates, unique_docs = _select_and_pack(cfg, docs, tok, folder, has_score, inp)
+    reused = sum(r.pop("reused") for r in written)
+    tok.save(str(folder / TOKENIZER_FILE))
+    eos, vocab = eos_id(tok, cfg.export.tokenizer.eos_token), tok.get_vocab_size()
+    _write_manifest(folder, fp, inp.ref.identifier, inp.version, written, vocab, eos, cfg.export, unique_docs)
+    provenance = {
+        "fingerprint": fp,
+        "tokenizer_sha256": tokenizer_sha(tok),
+        "vocab_size": vocab,
+        "eos_id": eos,
+    }
+    version = _record_shards(spark, shards_ref, written, provenance, inp, run_id)
+    result = _result(inp, fp, folder, tok_path, trained, written, version, has_score)
+    result.plans, result.candidates, result.files_reused = plans, n_candidates, reused
+    return result
+
+
+def _keyed(docs, cfg: PipelineConfig, tok_json: str, eos: int):
+    """Candidates with their token count, Gumbel key and train/val split (by cluster)."""
+    e = cfg.export
+    split = F.when(hash_uniform(e.seed + 1, F.col("cluster")) < F.lit(e.val_fraction), "val").otherwise(
+        "train"
+    )
+    return (
         token_counts(docs, tok_json, eos)
         .withColumn("key", gumbel_key(F.col("score"), hash_uniform(e.seed, F.col("doc_id")), e.temperature))
-        .withColumn(
-            "split",
-            F.when(hash_uniform(e.seed + 1, F.col("cluster")) < F.lit(e.val_fraction), "val").otherwise(
-                "train"
-            ),
-        )
+        .withColumn("split", split)
         .drop("text")
-        .persist(StorageLevel.MEMORY_AND_DISK)
     )
+
+
+def _shard_assignment(chosen, docs, cfg: PipelineConfig, n_shards: dict[str, int], has_score: bool):
+    """Every chosen copy with its shard (a seeded hash) and its order in the shard, joined to its text."""
+    e = cfg.export
+    shard_count = F.create_map(*[x for s, n in n_shards.items() for x in (F.lit(s), F.lit(n))])
+    shard = F.pmod(F.xxhash64(F.lit(e.seed), F.lit("shard"), "doc_id", "copy"), shard_count[F.col("split")])
+    return (
+        chosen.withColumn("shard", shard.cast("int"))
+        .withColumn("order", F.xxhash64(F.lit(e.seed), F.lit("order"), "doc_id", "copy"))
+        .withColumn("has_score", F.lit(has_score))
+        .select("doc_id", "source", "score", "split", "copy", "tokens", "shard", "order", "has_score")
+        .join(docs.select("doc_id", "text"), "doc_id")
+    )
+
+
+def _select_and_pack(cfg: PipelineConfig, docs, tok, folder: Path, has_score: bool, inp: Input):
+    """The Spark part: key, select by mixture and budget, pack shards. (rows, plans, candidates, unique docs)"""
+    e = cfg.export
+    tok_json = tok.to_str()
+    eos, vocab = eos_id(tok, e.tokenizer.eos_token), tok.get_vocab_size()
+    scored = _keyed(docs, cfg, tok_json, eos).persist(StorageLevel.MEMORY_AND_DISK)
     chosen = None
     try:
         n_candidates = scored.count()
-        log.info("export: %d candidate documents from %s@v%d", n_candidates, in_ref, version)
+        log.info("export: %d candidate documents from %s@v%d", n_candidates, inp.ref, inp.version)
         if not scored.where(F.col("split") == "train").limit(1).count():
             raise ConfigError(
-                f"export.where: no training documents in {in_ref}@v{version} after the filters "
+                f"export.where: no training documents in {inp.ref}@v{inp.version} after the filters "
                 f"({n_candidates} candidates, export.val_fraction={e.val_fraction}); nothing to export"
             )
         chosen, plans = select_documents(scored, cfg, has_score)
-        chosen = chosen.withColumn("copy", F.explode(F.sequence(F.lit(0), F.col("copies") - 1))).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        split_stats = (
-            chosen.groupBy("split")
-            .agg(F.sum("tokens").alias("t"), F.countDistinct("doc_id").alias("d"))
-            .collect()
-        )
-        per_split = {r["split"]: int(r["t"]) for r in split_stats}
-        unique_docs = {r["split"]: int(r["d"]) for r in split_stats}
+        chosen = chosen.withColumn("copy", F.explode(F.sequence(F.lit(0), F.col("copies") - 1)))
+        chosen = chosen.persist(StorageLevel.MEMORY_AND_DISK)
+        stats = chosen.groupBy("split").agg(F.sum("tokens").alias("t"), F.countDistinct("doc_id").alias("d"))
+        stats = stats.collect()
+        per_split = {r["split"]: int(r["t"]) for r in stats}
         n_shards = {s: max(1, math.ceil(t / e.shard_tokens)) for s, t in per_split.items()}
-        shard_count = F.create_map(*[x for s, n in n_shards.items() for x in (F.lit(s), F.lit(n))])
-        texts = docs.select("doc_id", "text")
-        packed_input = (
-            chosen.withColumn(
-                "shard",
-                F.pmod(
-                    F.xxhash64(F.lit(e.seed), F.lit("shard"), "doc_id", "copy"), shard_count[F.col("split")]
-                ).cast("int"),
-            )
-            .withColumn("order", F.xxhash64(F.lit(e.seed), F.lit("order"), "doc_id", "copy"))
-            .withColumn("has_score", F.lit(has_score))
-            .select("doc_id", "source", "score", "split", "copy", "tokens", "shard", "order", "has_score")
-            .join(texts, "doc_id")
-        )
+        packed_input = _shard_assignment(chosen, docs, cfg, n_shards, has_score)
         folder.mkdir(parents=True, exist_ok=True)
         pack = _pack_function(tok_json, eos, vocab, e.seq_len, str(folder), list(e.quality_bucket_edges))
         log.info("export: packing %s tokens into %s shards", per_split, n_shards)
-        rows = packed_input.groupBy("split", "shard").applyInPandas(pack, PACK_COLUMNS).collect()
+        rows = packed_input.groupBy("split", "shard").applyInPandas(pack, PACKED_SHARD).collect()
     finally:
         scored.unpersist()
         if chosen is not None:
             chosen.unpersist()
     written = sorted((r.asDict() for r in rows), key=lambda r: r["path"])
-    reused = sum(r.pop("reused") for r in written)
-    tok.save(str(folder / TOKENIZER_FILE))
-    _write_manifest(folder, fp, in_ref.identifier, version, written, vocab, eos, e, unique_docs)
-    table = spark.createDataFrame(written, PACK_COLUMNS.removesuffix(", reused boolean")).withColumns(
+    return written, plans, n_candidates, {r["split"]: int(r["d"]) for r in stats}
+
+
+def _record_shards(
+    spark, ref, written: list[dict], provenance: dict, inp: Input, run_id: str | None
+) -> int | None:
+    """Upsert one `shards` row per file, with where it came from."""
+    table = spark.createDataFrame(written, SHARD_FILE).withColumns(
         {
-            "fingerprint": F.lit(fp),
-            "input_table": F.lit(in_ref.identifier),
-            "input_version": F.lit(version).cast("long"),
-            "tokenizer_sha256": F.lit(tokenizer_sha(tok)),
-            "vocab_size": F.lit(vocab),
-            "eos_id": F.lit(eos),
+            "fingerprint": F.lit(provenance["fingerprint"]),
+            "input_table": F.lit(inp.ref.identifier),
+            "input_version": F.lit(inp.version).cast("long"),
+            "tokenizer_sha256": F.lit(provenance["tokenizer_sha256"]),
+            "vocab_size": F.lit(provenance["vocab_size"]),
+            "eos_id": F.lit(provenance["eos_id"]),
             "run_id": F.lit(run_id or ""),
             "created_at": F.current_timestamp(),
         }
     )
-    res = delta.merge(table, shards_ref, ["path"], update_matched=True)
-    result = _result(in_ref, version, fp, folder, tok_path, trained, written, res.version, has_score)
-    result.plans, result.candidates, result.files_reused = plans, n_candidates, reused
-    return result
+    return delta.merge(table, ref, ["path"], update_matched=True).version
 
 
 def _listed_shards(spark, ref, fp: str) -> list[dict]:
@@ -406,7 +412,7 @@ def _write_manifest(folder: Path, fp, input_id, version, rows, vocab, eos, e, un
     tmp.replace(folder / MANIFEST_FILE)
 
 
-def _result(in_ref, version, fp, folder, tok_path, trained, rows, shards_version, has_score, skipped=False):
+def _result(inp: Input, fp, folder, tok_path, trained, rows, shards_version, has_score, skipped=False):
     """Per-split totals; unique documents come from the manifest (a document's copies span shards)."""
     manifest = json.loads((Path(folder) / MANIFEST_FILE).read_text())
     splits = {}
@@ -417,8 +423,8 @@ def _result(in_ref, version, fp, folder, tok_path, trained, rows, shards_version
                 k: sum(int(r[k]) for r in mine) for k in ("sequences", "tokens", "copies", "dropped_tokens")
             } | {"shards": len(mine), "documents": manifest["documents"][s]}
     return ExportResult(
-        input_table=in_ref.identifier,
-        input_version=version,
+        input_table=inp.ref.identifier,
+        input_version=inp.version,
         fingerprint=fp,
         folder=str(folder),
         tokenizer_path=tok_path,
@@ -430,3 +436,49 @@ def _result(in_ref, version, fp, folder, tok_path, trained, rows, shards_version
         skipped=skipped,
         has_score=has_score,
     )
+
+
+def _summary(result: ExportResult, cfg: PipelineConfig) -> tuple[list[str], dict[str, str]]:
+    notes = [f"shards: {result.folder}"]
+    if result.skipped:
+        notes.append(f"nothing new: shards are up to date with {result.input_table}@v{result.input_version}")
+    if not result.has_score:
+        notes.append(f"no {cfg.export.score_column} column: uniform sampling weights, no annealing slice")
+    details = {
+        f"{split}: tokens / documents / shards": f"{t['tokens']} / {t['documents']} / {t['shards']}"
+        for split, t in result.splits.items()
+    }
+    repeated = [f"{p.source} x{p.epochs:.2f}" for p in result.plans if p.epochs > 1.0001]
+    if repeated:
+        details["repeated sources"] = ", ".join(repeated[:6]) + (" ..." if len(repeated) > 6 else "")
+    return notes, details
+
+
+def export_work(ctx: StageContext) -> StageResult:
+    result = run_export(ctx.spark, ctx.cfg, ctx.run_id, ctx.input)
+    ctx.tracker.log_artifact(result.tokenizer_path, "tokenizer")
+    ctx.tracker.log_artifact(str(Path(result.folder) / MANIFEST_FILE), "shards")
+    notes, details = _summary(result, ctx.cfg)
+    train_docs = sum(t["documents"] for s, t in result.splits.items() if s != "val")
+    shards = sum(t["shards"] for t in result.splits.values())
+    return StageResult(
+        input_rows=result.candidates if not result.skipped else train_docs,
+        output_rows=train_docs,
+        new_rows=0 if result.skipped else shards - result.files_reused,
+        version=result.shards_version,
+        notes=notes,
+        details=details,
+        metrics={f"{split}_{k}": v for split, totals in result.splits.items() for k, v in totals.items()}
+        | {f"epochs_{p.source}": p.epochs for p in result.plans}
+        | {"candidates": result.candidates, "files_reused": result.files_reused},
+    )
+
+
+STAGE = Stage(
+    name="export",
+    description="curated table -> tokenizer, quality-weighted mixed token shards and the shards table",
+    work=export_work,
+    section="export",
+    inputs=("scored", "deduped", "filtered"),
+    output="shards",
+)

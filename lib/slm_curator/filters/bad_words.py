@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from slm_curator.filters.family import Document, Family, Rule, Signal
 from slm_curator.text.tokenize import words
+
+
+@dataclass
+class BadWordsConfig:
+    """C4's bad-words rule with the LDNOOBW lists shipped as package data (CC BY 4.0)."""
+
+    enabled: bool = True
+    # Drop a document with more than this many matches (C4: any match drops the page).
+    max_matches: int = 0
+    # Language whose list applies when language ID is off or finds no list for the document's language.
+    default_language: str = "en"
+
 
 NO_SPACE_LANGUAGES = frozenset({"ja", "zh", "th", "ko"})
 
@@ -71,5 +84,21 @@ def count(tokens: list[str], text: str, language: str, default_language: str = "
     return total
 
 
-def reasons(matches: int, max_matches: int) -> list[str]:
-    return ["bad_words"] if matches > max_matches else []
+class BadWords(Family):
+    """Reads the list of the document's language, which the language family (run before it) sets."""
+
+    name = "bad_words"
+    config = BadWordsConfig
+
+    def signals(self, cfg: BadWordsConfig) -> list[Signal]:
+        return [Signal("bad_words")]
+
+    def rules(self, cfg: BadWordsConfig) -> list[Rule]:
+        return [Rule("bad_words", "bad_words", "max", cfg.max_matches)]
+
+    def compute(self, doc: Document, cfg: BadWordsConfig) -> dict[str, float]:
+        lang = doc.language if doc.language != "unknown" else cfg.default_language
+        return {"bad_words": count(doc.tokens, doc.text, lang, cfg.default_language)}
+
+
+FAMILY = BadWords()

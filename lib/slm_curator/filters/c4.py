@@ -10,8 +10,9 @@ checks follows the C4 reference implementation, because it decides which lines c
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from slm_curator.config import C4Config
+from slm_curator.filters.family import Document, Family, Rule, Signal
 from slm_curator.text.tokenize import count_sentences, words
 
 CITATION_RE = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -24,6 +25,31 @@ POLICY_PHRASES = (
     "use of cookies",
     "use cookies",
 )
+
+
+@dataclass
+class C4Config:
+    """C4 (Raffel et al. 2020) line cleaning and page rules; defaults as in the paper and datatrove."""
+
+    enabled: bool = True
+    # Drop lines that do not end in terminal punctuation.
+    filter_no_terminal_punct: bool = True
+    # Drop lines with fewer words.
+    min_words_per_line: int = 3
+    # Drop lines with a longer word.
+    max_word_length: int = 1000
+    # Drop documents with fewer sentences (0: off).
+    min_num_sentences: int = 5
+    # Drop documents containing lorem ipsum.
+    filter_lorem_ipsum: bool = True
+    # Drop lines mentioning javascript.
+    filter_javascript: bool = True
+    # Drop documents containing a curly bracket.
+    filter_curly_bracket: bool = True
+    # Drop lines with cookie/privacy-policy phrases.
+    filter_policy: bool = True
+    # Strip [1]-style citation markers.
+    remove_citations: bool = True
 
 
 def clean(lines: list[str], line_tokens: list[list[str]], cfg: C4Config) -> tuple[str, dict[str, float]]:
@@ -77,12 +103,35 @@ def clean(lines: list[str], line_tokens: list[list[str]], cfg: C4Config) -> tupl
     return "\n".join(kept).strip(), signals
 
 
-def reasons(s: dict[str, float], cfg: C4Config) -> list[str]:
-    out = []
-    if s["c4_lorem_ipsum"]:
-        out.append("c4_lorem_ipsum")
-    if s["c4_curly_bracket"]:
-        out.append("c4_curly_bracket")
-    if cfg.min_num_sentences > 0 and s["c4_sentences"] < cfg.min_num_sentences:
-        out.append("c4_too_few_sentences")
-    return out
+LINE_COUNTS = ("kept", "long_word", "no_terminal_punct", "few_words", "javascript", "policy")
+SIGNALS = [
+    *(Signal(f"c4_lines_{n}") for n in LINE_COUNTS),
+    Signal("c4_sentences"),
+    Signal("c4_lorem_ipsum", 0.0, 1.0),
+    Signal("c4_curly_bracket", 0.0, 1.0),
+]
+
+
+class C4(Family):
+    name = "c4"
+    config = C4Config
+
+    def signals(self, cfg: C4Config) -> list[Signal]:
+        return SIGNALS
+
+    def rules(self, cfg: C4Config) -> list[Rule]:
+        out = []
+        if cfg.filter_lorem_ipsum:
+            out.append(Rule("c4_lorem_ipsum", "c4_lorem_ipsum", "max", 0))
+        if cfg.filter_curly_bracket:
+            out.append(Rule("c4_curly_bracket", "c4_curly_bracket", "max", 0))
+        if cfg.min_num_sentences > 0:
+            out.append(Rule("c4_too_few_sentences", "c4_sentences", "min", cfg.min_num_sentences))
+        return out
+
+    def compute(self, doc: Document, cfg: C4Config) -> dict[str, float]:
+        doc.text_clean, signals = clean(doc.lines, doc.line_tokens, cfg)
+        return signals
+
+
+FAMILY = C4()

@@ -1,19 +1,22 @@
-"""All heuristics over one tokenisation of a document: signals, cleaned text, drop reasons.
+"""All enabled filter families over one parse of a document: signals, cleaned text, drop reasons.
 
 The text is split into lines once and each line into tokens once; the document's words are the
 concatenation of its lines' tokens (tokens never cross a newline), so C4's per-line sentence counts and
-the document-level Gopher and FineWeb statistics share one pass. Every filter sees the raw text;
-C4's line cleaning produces `text_clean` for the stages after this one.
+the document-level Gopher and FineWeb statistics share one pass. Every family sees the raw text; C4's
+line cleaning produces `text_clean` for the stages after this one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from slm_curator.config import FilterConfig
-from slm_curator.filters import bad_words, c4, fineweb, gopher_quality, gopher_repetition, language
+from slm_curator.filters.family import Document, Signal
+from slm_curator.filters.registry import FAMILIES
 from slm_curator.text.tokenize import words
+
+# Computed for every document whatever families are enabled.
+CORE_SIGNALS = [Signal("n_chars"), Signal("n_tokens"), Signal("n_lines")]
+EMPTY_TEXT = "empty_text"
 
 
 @dataclass
@@ -30,47 +33,49 @@ class Analysis:
         return not self.reasons
 
 
-def analyze(text: str, cfg: FilterConfig) -> Analysis:
-    text = _valid_utf8(text or "")
-    if not text.strip():
-        return Analysis(
-            "", {"n_chars": len(text or "")}, ["empty_text"], "unknown", 0.0, {"empty": ["empty_text"]}
-        )
-    lines = text.splitlines()
-    line_tokens = [words(line) for line in lines]
-    tokens = [t for toks in line_tokens for t in toks]
-    signals: dict[str, Any] = {"n_chars": len(text), "n_tokens": len(tokens), "n_lines": len(lines)}
-    families: dict[str, list[str]] = {}
+class Filters:
+    """The enabled families of one `FilterConfig`, with their rules built once: what the UDF runs."""
 
-    text_clean = text
-    if cfg.c4.enabled:
-        text_clean, s = c4.clean(lines, line_tokens, cfg.c4)
-        signals.update(s)
-        families["c4"] = c4.reasons(s, cfg.c4)
-    if cfg.gopher.enabled:
-        s = gopher_quality.signals(text, tokens, lines, frozenset(cfg.gopher.stop_words))
-        signals.update(s)
-        families["gopher"] = gopher_quality.reasons(s, cfg.gopher)
-    if cfg.gopher_repetition.enabled:
-        s = gopher_repetition.signals(text, tokens, cfg.gopher_repetition)
-        signals.update(s)
-        families["gopher_repetition"] = gopher_repetition.reasons(s, cfg.gopher_repetition)
-    if cfg.fineweb.enabled:
-        s = fineweb.signals(text, len(tokens), cfg.fineweb.short_line_length)
-        signals.update(s)
-        families["fineweb"] = fineweb.reasons(s, cfg.fineweb)
+    def __init__(self, cfg):
+        self.enabled = [(f, getattr(cfg, f.name)) for f in FAMILIES if getattr(cfg, f.name).enabled]
+        self._plan = [(f, section, f.rules(section)) for f, section in self.enabled]
 
-    lang, score = ("unknown", 0.0)
-    if cfg.language.enabled:
-        lang, score = language.detect(text, cfg.language)
-        families["language"] = language.reasons(lang, score, cfg.language)
-    if cfg.bad_words.enabled:
-        lang_for_list = lang if lang != "unknown" else cfg.bad_words.default_language
-        matches = bad_words.count(tokens, text, lang_for_list, cfg.bad_words.default_language)
-        signals["bad_words"] = matches
-        families["bad_words"] = bad_words.reasons(matches, cfg.bad_words.max_matches)
-    reasons = [r for family in families.values() for r in family]
-    return Analysis(text_clean, signals, reasons, lang, score, families)
+    def signals(self) -> list[Signal]:
+        """Every signal `analyze` reports, in the order of the UDF's struct."""
+        return [*CORE_SIGNALS, *(s for f, section in self.enabled for s in f.signals(section))]
+
+    def signal_names(self) -> list[str]:
+        return [s.name for s in self.signals()]
+
+    def reasons(self) -> list[str]:
+        """Every drop reason `analyze` can give."""
+        return [EMPTY_TEXT, *(r for f, section in self.enabled for r in f.reasons(section))]
+
+    def analyze(self, text: str) -> Analysis:
+        text = _valid_utf8(text or "")
+        if not text.strip():
+            return Analysis("", {"n_chars": len(text)}, [EMPTY_TEXT], "unknown", 0.0, {"empty": [EMPTY_TEXT]})
+        lines = text.splitlines()
+        line_tokens = [words(line) for line in lines]
+        tokens = [t for toks in line_tokens for t in toks]
+        doc = Document(text, lines, line_tokens, tokens, text_clean=text)
+        signals: dict[str, float] = {"n_chars": len(text), "n_tokens": len(tokens), "n_lines": len(lines)}
+        families: dict[str, list[str]] = {}
+        for family, section, rules in self._plan:
+            mine = family.compute(doc, section)
+            signals.update(mine)
+            families[family.name] = family.decide(mine, doc, section, rules)
+        reasons = [r for family in families.values() for r in family]
+        return Analysis(doc.text_clean, signals, reasons, doc.language, doc.language_score, families)
+
+
+def analyze(text: str, cfg) -> Analysis:
+    """One document under `cfg` (a FilterConfig); build `Filters(cfg)` once to analyse many."""
+    return Filters(cfg).analyze(text)
+
+
+def signal_names(cfg) -> list[str]:
+    return Filters(cfg).signal_names()
 
 
 def _valid_utf8(text: str) -> str:
@@ -80,15 +85,3 @@ def _valid_utf8(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", errors="replace").decode("utf-8")
-
-
-def signal_names(cfg: FilterConfig) -> list[str]:
-    """Every signal key `analyze` produces under this config, in a stable order (the struct's fields)."""
-    probe = "The quick brown fox jumps over the lazy dog. It was the best of times, and that is all.\n" * 3
-    return list(analyze(probe, _without_models(cfg)).signals)
-
-
-def _without_models(cfg: FilterConfig) -> FilterConfig:
-    import dataclasses
-
-    return dataclasses.replace(cfg, language=dataclasses.replace(cfg.language, enabled=False))

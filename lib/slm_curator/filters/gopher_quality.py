@@ -3,9 +3,39 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
-from slm_curator.config import GopherQualityConfig
-from slm_curator.filters.rules import Rule, violations
+from slm_curator.filters.family import Document, Family, Rule, Signal
+
+
+@dataclass
+class GopherQualityConfig:
+    """Gopher quality rules (Rae et al. 2021, appendix A1)."""
+
+    enabled: bool = True
+    # Fewest words.
+    min_doc_words: int = 50
+    # Most words.
+    max_doc_words: int = 100_000
+    # Shortest mean word length.
+    min_avg_word_length: float = 3.0
+    # Longest mean word length.
+    max_avg_word_length: float = 10.0
+    # Most # or ... per word.
+    max_symbol_word_ratio: float = 0.1
+    # Most lines starting with a bullet.
+    max_bullet_lines_ratio: float = 0.9
+    # Most lines ending in an ellipsis.
+    max_ellipsis_lines_ratio: float = 0.3
+    # Fewest words with a letter.
+    min_alpha_words_ratio: float = 0.8
+    # Fewest stop words.
+    min_stop_words: int = 2
+    # The stop words counted.
+    stop_words: list[str] = field(
+        default_factory=lambda: ["the", "be", "to", "of", "and", "that", "have", "with"]
+    )
+
 
 _WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit: the token is a word, not a symbol
 _LETTER = re.compile(r"[^\W\d_]")
@@ -42,20 +72,56 @@ def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozense
     }
 
 
-def reasons(s: dict[str, float], cfg: GopherQualityConfig) -> list[str]:
-    rules: list[Rule] = [
-        ("gopher_short_doc", "gopher_words", "min", cfg.min_doc_words),
-        ("gopher_long_doc", "gopher_words", "max", cfg.max_doc_words),
-        ("gopher_above_avg_word_length", "gopher_mean_word_length", "max", cfg.max_avg_word_length),
-        ("gopher_too_many_hashes", "gopher_hash_ratio", "max", cfg.max_symbol_word_ratio),
-        ("gopher_too_many_ellipsis", "gopher_ellipsis_ratio", "max", cfg.max_symbol_word_ratio),
-        ("gopher_too_many_bullets", "gopher_bullet_lines_ratio", "max", cfg.max_bullet_lines_ratio),
-        ("gopher_too_many_end_ellipsis", "gopher_ellipsis_lines_ratio", "max", cfg.max_ellipsis_lines_ratio),
-        ("gopher_below_alpha_threshold", "gopher_alpha_words_ratio", "min", cfg.min_alpha_words_ratio),
-        ("gopher_few_stop_words", "gopher_stop_words", "min", cfg.min_stop_words),
-    ]
-    if s["gopher_words"]:  # a mean over no words is not "short words"
-        rules.insert(
-            2, ("gopher_below_avg_word_length", "gopher_mean_word_length", "min", cfg.min_avg_word_length)
-        )
-    return violations(s, rules)
+# "#" inside a URL token and "......" (two ellipses, one token) can put the symbol ratios above 1.
+SIGNALS = [
+    Signal("gopher_words"),
+    Signal("gopher_mean_word_length"),
+    Signal("gopher_hash_ratio"),
+    Signal("gopher_ellipsis_ratio"),
+    Signal("gopher_bullet_lines_ratio", 0.0, 1.0),
+    Signal("gopher_ellipsis_lines_ratio", 0.0, 1.0),
+    Signal("gopher_alpha_words_ratio", 0.0, 1.0),
+    Signal("gopher_stop_words"),
+]
+
+
+class GopherQuality(Family):
+    name = "gopher"
+    config = GopherQualityConfig
+
+    def signals(self, cfg: GopherQualityConfig) -> list[Signal]:
+        return SIGNALS
+
+    def rules(self, cfg: GopherQualityConfig) -> list[Rule]:
+        return [
+            Rule("gopher_short_doc", "gopher_words", "min", cfg.min_doc_words),
+            Rule("gopher_long_doc", "gopher_words", "max", cfg.max_doc_words),
+            # A mean over no words is not "short words".
+            Rule(
+                "gopher_below_avg_word_length",
+                "gopher_mean_word_length",
+                "min",
+                cfg.min_avg_word_length,
+                "gopher_words",
+            ),
+            Rule("gopher_above_avg_word_length", "gopher_mean_word_length", "max", cfg.max_avg_word_length),
+            Rule("gopher_too_many_hashes", "gopher_hash_ratio", "max", cfg.max_symbol_word_ratio),
+            Rule("gopher_too_many_ellipsis", "gopher_ellipsis_ratio", "max", cfg.max_symbol_word_ratio),
+            Rule("gopher_too_many_bullets", "gopher_bullet_lines_ratio", "max", cfg.max_bullet_lines_ratio),
+            Rule(
+                "gopher_too_many_end_ellipsis",
+                "gopher_ellipsis_lines_ratio",
+                "max",
+                cfg.max_ellipsis_lines_ratio,
+            ),
+            Rule(
+                "gopher_below_alpha_threshold", "gopher_alpha_words_ratio", "min", cfg.min_alpha_words_ratio
+            ),
+            Rule("gopher_few_stop_words", "gopher_stop_words", "min", cfg.min_stop_words),
+        ]
+
+    def compute(self, doc: Document, cfg: GopherQualityConfig) -> dict[str, float]:
+        return signals(doc.text, doc.tokens, doc.lines, frozenset(cfg.stop_words))
+
+
+FAMILY = GopherQuality()

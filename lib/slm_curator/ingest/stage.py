@@ -15,29 +15,16 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from slm_curator import delta
 from slm_curator.config import IngestConfig, PipelineConfig
 from slm_curator.ingest.readers import ReaderOptions, detect_format, doc_id, parse_file
+from slm_curator.schemas import DOCUMENT_COLUMNS, INGEST_FILES, PARSED, QUARANTINE_COLUMNS
+from slm_curator.stage import Argument, Stage, StageContext, StageResult
 
 log = logging.getLogger(__name__)
 
-PARSED_SCHEMA = (
-    "doc_id string, source string, source_id string, url string, text string, meta string, "
-    "file string, offset long, format string, reason string, detail string, raw string"
-)
-DOCUMENT_COLUMNS = ["doc_id", "source", "source_id", "url", "text", "meta", "file", "offset", "format"]
-QUARANTINE_COLUMNS = [
-    "quarantine_id",
-    "reason",
-    "detail",
-    "file",
-    "offset",
-    "format",
-    "source",
-    "source_id",
-    "raw",
-]
 BATCH_ROWS = 256
 
 
@@ -143,7 +130,7 @@ def _parse_partition(opts: ReaderOptions, source: str | None):
     import pandas as pd
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        columns = [c.split(" ")[0] for c in PARSED_SCHEMA.split(", ")]
+        columns = PARSED.fieldNames()
         for files in batches:
             for path in files["path"]:
                 buffer = []
@@ -164,7 +151,7 @@ def parse_files(spark, files: list[str], cfg: IngestConfig):
     slices = max(1, min(len(files), cfg.max_read_partitions))
     rdd = spark.sparkContext.parallelize([(f,) for f in files], numSlices=slices)
     paths = spark.createDataFrame(rdd, "path string")
-    return paths.mapInPandas(_parse_partition(opts, cfg.source or None), PARSED_SCHEMA)
+    return paths.mapInPandas(_parse_partition(opts, cfg.source or None), PARSED)
 
 
 def split_parsed(parsed):
@@ -214,16 +201,15 @@ def file_fingerprints(files: list[str]) -> dict[str, tuple[int, int]]:
     return out
 
 
-MANIFEST_SCHEMA = "path string, size long, mtime_ns long, records long"
-
-
 def already_ingested(spark, cfg: PipelineConfig, prints: dict[str, tuple[int, int]]) -> set[str]:
     """Files of this list whose exact fingerprint the `ingest_files` manifest holds (one row per file)."""
+    from pyspark.sql.types import StructType
+
     ref = delta.table_ref(cfg.storage, "ingest_files")
     if not prints or not delta.exists(spark, ref):
         return set()
     wanted = spark.createDataFrame(
-        [(p, s, m) for p, (s, m) in prints.items()], "path string, size long, mtime_ns long"
+        [(p, s, m) for p, (s, m) in prints.items()], StructType(INGEST_FILES.fields[:3])
     )
     done = delta.read(spark, ref).join(wanted, ["path", "size", "mtime_ns"], "left_semi")
     return {r["path"] for r in done.select("path").collect()}
@@ -238,9 +224,6 @@ def run_ingest(
     skipped; the manifest is written after both merges commit, so a run killed before that point is
     simply redone (the insert-only merges make the redo add nothing twice).
     """
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
     files = files if files is not None else list_input_files(cfg.ingest.input)
     prints = file_fingerprints(files)
     done = already_ingested(spark, cfg, prints) if cfg.ingest.skip_unchanged_files else set()
@@ -249,17 +232,8 @@ def run_ingest(
     quar_ref = delta.table_ref(cfg.storage, "quarantine")
     if not todo:
         log.info("ingest: all %d files are unchanged since they were ingested: nothing to read", len(files))
-        return IngestResult(
-            files=len(files),
-            files_skipped=len(files),
-            records=0,
-            documents_inserted=0,
-            documents_already_present=0,
-            quarantine_inserted=0,
-            quarantined={},
-            documents_version=delta.current_version(spark, docs_ref),
-            quarantine_version=delta.current_version(spark, quar_ref),
-        )
+        versions = delta.current_version(spark, docs_ref), delta.current_version(spark, quar_ref)
+        return IngestResult(len(files), len(files), 0, 0, 0, 0, {}, *versions)
     unknown = [f for f in todo if detect_format(f) is None]
     log.info(
         "ingest: %d files to read, %d unchanged and skipped (%d with no known format go to quarantine)",
@@ -267,42 +241,15 @@ def run_ingest(
         len(done),
         len(unknown),
     )
-    files = todo
-    parsed = parse_files(spark, files, cfg.ingest).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        documents, quarantine = split_parsed(parsed)
-        stamp = {"ingested_at": F.current_timestamp(), "run_id": F.lit(run_id or "")}
-        documents = documents.withColumns(stamp)
-        quarantine = quarantine.withColumns(stamp)
-
-        counts = {
-            r["reason"]: r["n"] for r in parsed.groupBy("reason").agg(F.count("*").alias("n")).collect()
-        }
-        records = sum(counts.values())
-        log.info("ingest: parsed %d records from %d files", records, len(files))
-
-        docs_result = delta.merge(documents, docs_ref, keys=["doc_id"])
-        quar_result = delta.merge(quarantine, quar_ref, keys=["quarantine_id"])
-        quarantined = {
-            r["reason"]: r["n"] for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()
-        }
-        per_file = {r["file"]: r["count"] for r in parsed.groupBy("file").count().collect()}
-        manifest = spark.createDataFrame(
-            [(f, *prints[f], int(per_file.get(f, 0))) for f in files], MANIFEST_SCHEMA
-        ).withColumns(stamp)
-        delta.merge(manifest, delta.table_ref(cfg.storage, "ingest_files"), keys=["path", "size", "mtime_ns"])
-    finally:
-        parsed.unpersist()
-
-    inserted = docs_result.rows_inserted
+    records, inserted, quarantine_inserted, quarantined = _merge_files(spark, cfg, run_id, todo, prints)
     accepted = records - sum(quarantined.values())
     result = IngestResult(
-        files=len(files) + len(done),
+        files=len(files),
         files_skipped=len(done),
         records=records,
         documents_inserted=inserted,
         documents_already_present=accepted - inserted,
-        quarantine_inserted=quar_result.rows_inserted,
+        quarantine_inserted=quarantine_inserted,
         quarantined=dict(sorted(quarantined.items())),
         documents_version=delta.current_version(spark, docs_ref),
         quarantine_version=delta.current_version(spark, quar_ref),
@@ -312,8 +259,117 @@ def run_ingest(
     return result
 
 
+def _merge_files(spark, cfg: PipelineConfig, run_id, files: list[str], prints) -> tuple[int, int, int, dict]:
+    """Parse `files`, merge documents and quarantine rows, then record the files as done.
+
+    (records parsed, documents inserted, quarantine rows inserted, quarantined records by reason)
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    parsed = parse_files(spark, files, cfg.ingest).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        documents, quarantine = split_parsed(parsed)
+        stamp = {"ingested_at": F.current_timestamp(), "run_id": F.lit(run_id or "")}
+        per_file = {r["file"]: int(r["count"]) for r in parsed.groupBy("file").count().collect()}
+        records = sum(per_file.values())
+        log.info("ingest: parsed %d records from %d files", records, len(files))
+        docs = delta.merge(
+            documents.withColumns(stamp), delta.table_ref(cfg.storage, "documents"), ["doc_id"]
+        )
+        quar_ref = delta.table_ref(cfg.storage, "quarantine")
+        quar = delta.merge(quarantine.withColumns(stamp), quar_ref, ["quarantine_id"])
+        quarantined = {
+            r["reason"]: r["n"] for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()
+        }
+        manifest = spark.createDataFrame(
+            [(f, *prints[f], per_file.get(f, 0)) for f in files], INGEST_FILES
+        ).withColumns(stamp)
+        delta.merge(manifest, delta.table_ref(cfg.storage, "ingest_files"), keys=["path", "size", "mtime_ns"])
+    finally:
+        parsed.unpersist()
+    return records, docs.rows_inserted, quar.rows_inserted, quarantined
+
+
 def result_metrics(result: IngestResult) -> dict[str, float]:
     metrics = {k: v for k, v in dataclasses.asdict(result).items() if isinstance(v, int)}
     metrics.update({f"quarantined_{reason}": n for reason, n in result.quarantined.items()})
     metrics["quarantined_total"] = result.quarantined_total
     return metrics
+
+
+def sample_corpus_dir(cfg: PipelineConfig) -> Path:
+    """The embedded corpus, written on first use; a size change in config rewrites it."""
+    from slm_curator.sample_corpus import write_sample_corpus
+
+    folder = Path(cfg.storage.root) / "sample_corpus" / f"n{cfg.ingest.sample_documents}"
+    marker = folder / "_COMPLETE"
+    if not marker.exists():
+        log.info(
+            "writing the embedded sample corpus (%d documents) to %s", cfg.ingest.sample_documents, folder
+        )
+        write_sample_corpus(folder, cfg.ingest.sample_documents)
+        marker.write_text("ok\n")
+    return folder
+
+
+def _log_input_files(tracker, files: list[str]) -> None:
+    import tempfile
+
+    listing = [{"path": f, "bytes": os.path.getsize(f) if os.path.exists(f) else None} for f in files]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "input_files.json"
+        path.write_text(json.dumps(listing, indent=1))
+        tracker.log_artifact(str(path))
+
+
+def _notes(result: IngestResult) -> list[str]:
+    if result.files_skipped == result.files:
+        return [f"nothing new: all {result.files} files are unchanged since they were ingested"]
+    if result.documents_inserted == 0 and result.quarantine_inserted == 0 and result.records > 0:
+        return [
+            f"nothing new: all {result.records - result.quarantined_total} documents were already ingested"
+        ]
+    return [f"{result.files_skipped} unchanged files skipped"] if result.files_skipped else []
+
+
+def ingest_work(ctx: StageContext) -> StageResult:
+    inputs = ctx.cfg.ingest.input or [str(sample_corpus_dir(ctx.cfg))]
+    files = list_input_files(inputs)
+    log.info("ingest: reading %d files from %s", len(files), ", ".join(inputs))
+    result = run_ingest(ctx.spark, ctx.cfg, ctx.run_id, files)
+    _log_input_files(ctx.tracker, files)
+    return StageResult(
+        input_rows=result.records,
+        output_rows=result.records - result.quarantined_total,
+        new_rows=result.documents_inserted,
+        version=result.documents_version,
+        notes=_notes(result),
+        details={f"quarantined:{k}": v for k, v in result.quarantined.items()},
+        metrics=result_metrics(result),
+        outputs=[(delta.table_ref(ctx.cfg.storage, "quarantine"), result.quarantine_version)],
+    )
+
+
+def records_read(spark, cfg: PipelineConfig) -> int:
+    """What the documents gate compares with: every record ingested so far, accepted or quarantined."""
+    refs = [delta.table_ref(cfg.storage, name) for name in ("documents", "quarantine")]
+    return sum(delta.read(spark, ref).count() for ref in refs if delta.exists(spark, ref))
+
+
+STAGE = Stage(
+    name="ingest",
+    description="raw files -> documents + quarantine Delta tables",
+    work=ingest_work,
+    output="documents",
+    input_rows=records_read,
+    arguments=(
+        Argument(
+            "--input",
+            "file, folder or glob to ingest (repeatable; default: the embedded sample corpus)",
+            config_key="ingest.input",
+            metavar="PATH",
+            in_pipeline=True,
+        ),
+    ),
+)

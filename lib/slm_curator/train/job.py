@@ -9,10 +9,8 @@ the `shards` table version it was trained on.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,8 @@ from slm_curator import delta
 from slm_curator.config import PipelineConfig
 from slm_curator.export.shard_format import MANIFEST_FILE
 from slm_curator.export.tokenizer import TOKENIZER_FILE
+from slm_curator.fingerprint import fingerprint
+from slm_curator.stage import Stage, StageContext, StageResult
 from slm_curator.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -106,88 +106,88 @@ def checkpoint_dir(cfg: PipelineConfig, manifest: dict) -> Path:
     if cfg.train.checkpoint_dir:
         return Path(cfg.train.checkpoint_dir)
     relevant = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in _NOT_TRAJECTORY}
-    digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
+    digest = fingerprint(relevant, 10)
     return Path(cfg.storage.root) / "checkpoints" / f"{manifest['fingerprint']}-{digest}"
 
 
-def _is_worker_rank() -> bool:
-    return int(os.environ.get("RANK", "0")) != 0
+def train_worker(cfg: PipelineConfig) -> None:
+    """What ranks > 0 of torchrun run: the same training, with reporting left to rank 0."""
+    from slm_curator.train.trainer import train
+
+    spark = None
+    if cfg.storage.catalog:
+        from slm_curator.spark import get_spark
+
+        spark = get_spark(cfg)
+    folder, manifest, _ = find_shards(cfg, spark)
+    train(cfg.train, split_paths(folder, manifest), checkpoint_dir(cfg, manifest))
+
+
+def _launch(cfg: PipelineConfig, tracker: Tracker, splits: dict[str, list[str]], ckpt: Path):
+    """Train in this process (plain or torchrun rank 0) or through TorchDistributor; (model, final metrics)."""
+    from slm_curator.train.trainer import load_model, train, train_from_dict
+
+    if cfg.train.launcher != "torch_distributor":
+
+        def on_log(step, metrics):
+            tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)}, step=step)
+            log.info(
+                "train: step %d/%d loss %.4f (%.0f tokens/s)",
+                step,
+                cfg.train.max_steps,
+                metrics["loss"],
+                metrics.get("tokens_per_second") or 0.0,
+            )
+
+        def on_eval(step, metrics):
+            tracker.log_metrics(metrics, step=step)
+            log.info("train: step %d val loss %.4f", step, metrics["val_loss"])
+
+        outcome = train(cfg.train, splits, ckpt, on_log=on_log, on_eval=on_eval)
+        return outcome.model, outcome.summary()
+
+    import torch
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    use_gpu = cfg.train.device == "cuda" or (cfg.train.device == "auto" and torch.cuda.is_available())
+    distributor = TorchDistributor(
+        num_processes=cfg.train.num_processes, local_mode=cfg.train.distributor_local_mode, use_gpu=use_gpu
+    )
+    log.info("train: launching %d processes with TorchDistributor", cfg.train.num_processes)
+    result = distributor.run(train_from_dict, dataclasses.asdict(cfg.train), splits, str(ckpt))
+    for step, loss in enumerate(result["train_losses"], start=1):
+        tracker.log_metrics({"loss": loss}, step=step)
+    for step, loss in result["val_losses"].items():
+        tracker.log_metrics({"val_loss": loss}, step=int(step))
+    model, _ = load_model(ckpt)
+    return model, dict(result)
+
+
+def _unigram_baseline(splits: dict[str, list[str]], vocab_size: int, tracker: Tracker) -> float | None:
+    from slm_curator.train.trainer import unigram_cross_entropy
+
+    if not splits.get("val"):
+        return None
+    baseline = unigram_cross_entropy(splits["train"], splits["val"], vocab_size)
+    tracker.log_metrics({"unigram_val_loss": baseline})
+    log.info("train: unigram baseline on the validation split: %.4f nats/token", baseline)
+    return baseline
 
 
 def run_train(cfg: PipelineConfig, tracker: Tracker, spark=None) -> TrainSummary:
     from slm_curator.train.registry import log_model, save_model_dir
-    from slm_curator.train.trainer import load_model, train, train_from_dict, unigram_cross_entropy
 
     folder, manifest, shards_version = find_shards(cfg, spark)
     splits = split_paths(folder, manifest)
     ckpt = checkpoint_dir(cfg, manifest)
-    if _is_worker_rank():  # torchrun: ranks > 0 train and leave reporting to rank 0
-        train(cfg.train, splits, ckpt)
-        return TrainSummary(
-            str(folder),
-            shards_version,
-            str(ckpt),
-            0,
-            cfg.train.max_steps,
-            0,
-            None,
-            None,
-            0.0,
-            None,
-            0.0,
-            0.0,
-            None,
-            None,
-        )
-
     # The tokenizer and the export's manifest travel with the checkpoints, so any checkpoint can generate.
     ckpt.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(folder / manifest["tokenizer"], ckpt / TOKENIZER_FILE)
     (ckpt / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     tracker.log_table(delta.table_ref(cfg.storage, "shards"), shards_version, "input")
     tracker.set_tags({"shards.fingerprint": manifest["fingerprint"], "shards.folder": str(folder)})
-    baseline = None
-    if splits.get("val"):
-        baseline = unigram_cross_entropy(splits["train"], splits["val"], manifest["vocab_size"])
-        tracker.log_metrics({"unigram_val_loss": baseline})
-        log.info("train: unigram baseline on the validation split: %.4f nats/token", baseline)
-
-    def on_log(step, metrics):
-        tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)}, step=step)
-        log.info(
-            "train: step %d/%d loss %.4f (%.0f tokens/s)",
-            step,
-            cfg.train.max_steps,
-            metrics["loss"],
-            metrics.get("tokens_per_second") or 0.0,
-        )
-
-    def on_eval(step, metrics):
-        tracker.log_metrics(metrics, step=step)
-        log.info("train: step %d val loss %.4f", step, metrics["val_loss"])
-
-    if cfg.train.launcher == "torch_distributor":
-        import torch
-        from pyspark.ml.torch.distributor import TorchDistributor
-
-        use_gpu = cfg.train.device == "cuda" or (cfg.train.device == "auto" and torch.cuda.is_available())
-        distributor = TorchDistributor(
-            num_processes=cfg.train.num_processes,
-            local_mode=cfg.train.distributor_local_mode,
-            use_gpu=use_gpu,
-        )
-        log.info("train: launching %d processes with TorchDistributor", cfg.train.num_processes)
-        result = distributor.run(train_from_dict, dataclasses.asdict(cfg.train), splits, str(ckpt))
-        for step, loss in enumerate(result["train_losses"], start=1):
-            tracker.log_metrics({"loss": loss}, step=step)
-        for step, loss in result["val_losses"].items():
-            tracker.log_metrics({"val_loss": loss}, step=int(step))
-        model, _ = load_model(ckpt)
-        final = dict(result)
-    else:
-        outcome = train(cfg.train, splits, ckpt, on_log=on_log, on_eval=on_eval)
-        model, final = outcome.model, outcome.summary()
-
+    baseline = _unigram_baseline(splits, manifest["vocab_size"], tracker)
+    model, final = _launch(cfg, tracker, splits, ckpt)
     summary = TrainSummary(
         shards_folder=str(folder),
         shards_version=shards_version,
@@ -204,19 +204,14 @@ def run_train(cfg: PipelineConfig, tracker: Tracker, spark=None) -> TrainSummary
         resumed_from=final["resumed_from"],
         model_uri=None,
     )
-    tracker.log_metrics(
-        {
-            k: v
-            for k, v in {
-                "final_val_loss": summary.val_loss,
-                "num_params": summary.num_params,
-                "tokens_per_second_final": summary.tokens_per_second,
-                "mfu_final": summary.mfu,
-                "data_wait_fraction_final": summary.data_wait_fraction,
-            }.items()
-            if v is not None
-        }
-    )
+    finals = {
+        "final_val_loss": summary.val_loss,
+        "num_params": summary.num_params,
+        "tokens_per_second_final": summary.tokens_per_second,
+        "mfu_final": summary.mfu,
+        "data_wait_fraction_final": summary.data_wait_fraction,
+    }
+    tracker.log_metrics({k: v for k, v in finals.items() if v is not None})
     summary.model_uri = _publish(
         cfg, tracker, model, folder, manifest, ckpt, summary, save_model_dir, log_model
     )
@@ -251,3 +246,41 @@ def _publish(cfg, tracker, model, folder, manifest, ckpt, summary, save_model_di
     uri = log_model(model_dir, cfg.train.register_as)
     marker.write_text(json.dumps({"step": summary.step, "uri": uri}))
     return uri
+
+
+def train_work(ctx: StageContext) -> StageResult:
+    result = run_train(ctx.cfg, ctx.tracker, ctx.spark)
+    details: dict[str, int | str] = {
+        "parameters": result.num_params,
+        "steps": f"{result.step}/{result.max_steps}",
+    }
+    if result.val_loss is not None:
+        details["validation loss (nats/token)"] = f"{result.val_loss:.4f}"
+    if result.unigram_val_loss is not None:
+        details["unigram baseline (nats/token)"] = f"{result.unigram_val_loss:.4f}"
+    if result.tokens_per_second:
+        mfu = f" (MFU {result.mfu:.1%})" if result.mfu else ""
+        details["tokens/s"] = f"{result.tokens_per_second:.0f}{mfu}"
+        details["time waiting for data"] = f"{result.data_wait_fraction:.1%}"
+    notes = list(result.notes)
+    if result.resumed_from is not None and result.resumed_from < result.max_steps:
+        notes.append(f"resumed from the checkpoint at step {result.resumed_from}")
+    notes.append(f"checkpoints: {result.checkpoint_dir}")
+    return StageResult(
+        input_rows=result.step,
+        output_rows=result.step,
+        new_rows=result.step - (result.resumed_from or 0),
+        location=result.model_uri or result.checkpoint_dir,
+        notes=notes,
+        details=details,
+    )
+
+
+STAGE = Stage(
+    name="train",
+    description="token shards -> GPT checkpoints, logged and registered in MLflow (works under torchrun)",
+    work=train_work,
+    # Spark only when TorchDistributor launches the workers or `shards` is a Unity Catalog table.
+    needs_spark=lambda cfg: cfg.train.launcher == "torch_distributor" or bool(cfg.storage.catalog),
+    worker=train_worker,
+)

@@ -373,19 +373,21 @@ def train(
     if not splits.get("train"):
         raise ValueError("splits['train'] must list at least one shard")
     ddp, device = _init_distributed(cfg)
+    callbacks = _Callbacks(on_log, on_eval, on_checkpoint)
     try:
-        return _train(
-            cfg,
-            splits,
-            Path(checkpoint_dir),
-            ddp,
-            device,
-            on_log,
-            on_eval,
-            on_checkpoint,
-            peak_flops_per_device,
+        session = _Session(cfg, splits, Path(checkpoint_dir), ddp, device, peak_flops_per_device)
+        with Batches(
+            session.train_set,
+            session.plan,
+            cfg.seed,
+            session.anneal_set,
+            session.step,
+            cfg.max_steps,
             prefetch,
-        )
+            device,
+        ) as batches:
+            session.loop(batches, callbacks)
+        return session.result()
     finally:
         if ddp.owned:
             dist.destroy_process_group()
@@ -433,207 +435,235 @@ def _every(step: int, interval: int) -> bool:
     return interval > 0 and step % interval == 0
 
 
-def _train(
-    cfg: TrainConfig,
-    splits: dict[str, list[str]],
-    checkpoint_dir: Path,
-    ddp: _Dist,
-    device: torch.device,
-    on_log: LogFn | None,
-    on_eval: LogFn | None,
-    on_checkpoint: Callable[[int, str], None] | None,
-    peak_flops_per_device: float | None,
-    prefetch: int,
-) -> TrainResult:
-    session_start = time.time()
-    train_set, anneal_set, val_set = _open_splits(splits)
+@dataclass(frozen=True)
+class _Callbacks:
+    on_log: LogFn | None = None
+    on_eval: LogFn | None = None
+    on_checkpoint: Callable[[int, str], None] | None = None
 
-    # Per-rank seeds decorrelate dropout; initial weights need not agree, DDP broadcasts rank 0's.
-    _seed_everything(cfg.seed + ddp.rank)
-    mconf = build_model_config(cfg, train_set.vocab_size, train_set.seq_len)
-    raw_model = GPT(mconf).to(device)
-    optimizer = raw_model.optimizer(cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), device.type)
-    plan = BatchPlan(
-        micro_batch=cfg.micro_batch,
-        grad_accum=cfg.grad_accum,
-        world_size=ddp.world_size,
-        rank=ddp.rank,
-        decay_start=decay_start(cfg) if anneal_set is not None else None,
-        anneal_mix=cfg.anneal_mix,
-    )
 
-    start_step, resumed_from = 0, None
-    train_losses: list[float] = []
-    val_losses: dict[int, float] = {}
-    found = _find_checkpoint(checkpoint_dir, ddp) if cfg.resume else None
-    if found is not None:
+class _Session:
+    """One training session: model, optimizer, data plan and history; its methods are the loop's steps."""
+
+    def __init__(self, cfg, splits, checkpoint_dir: Path, ddp: _Dist, device, peak_flops_per_device=None):
+        self.started = time.time()
+        self.cfg, self.ddp, self.device, self.checkpoint_dir = cfg, ddp, device, checkpoint_dir
+        self.train_set, self.anneal_set, val_set = _open_splits(splits)
+        # Per-rank seeds decorrelate dropout; initial weights need not agree, DDP broadcasts rank 0's.
+        _seed_everything(cfg.seed + ddp.rank)
+        self.mconf = build_model_config(cfg, self.train_set.vocab_size, self.train_set.seq_len)
+        self.raw_model = GPT(self.mconf).to(device)
+        self.optimizer = self.raw_model.optimizer(
+            cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), device.type
+        )
+        self.plan = BatchPlan(
+            micro_batch=cfg.micro_batch,
+            grad_accum=cfg.grad_accum,
+            world_size=ddp.world_size,
+            rank=ddp.rank,
+            decay_start=decay_start(cfg) if self.anneal_set is not None else None,
+            anneal_mix=cfg.anneal_mix,
+        )
+        self.step, self.resumed_from = 0, None
+        self.train_losses: list[float] = []
+        self.val_losses: dict[int, float] = {}
+        if cfg.resume:
+            self._resume()
+        self.start_step = self.step
+        self.autocast, amp_dtype = _autocast(cfg, device)
+        self._wrap()
+        # Every rank holds eval_batches * W batches of micro_batch rows and evaluates its 1/W share, so
+        # the val rows are those of one process with micro_batch * W.
+        all_val = val_batches(val_set, cfg.micro_batch, cfg.eval_batches * ddp.world_size) if val_set else []
+        self.val, self.has_val = (
+            all_val[ddp.rank :: ddp.world_size],
+            bool(all_val),
+        )  # has_val agrees across ranks
+        context = self.train_set.seq_len - 1
+        self.tokens_per_step = cfg.micro_batch * cfg.grad_accum * ddp.world_size * context
+        self.flops_per_token = self.raw_model.flops_per_token(context)
+        self.peak = peak_flops_per_device or peak_flops(device, amp_dtype)
+        self.params = [p for p in self.raw_model.parameters() if p.requires_grad]
+        self.clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")  # inf: measure the norm, never scale
+        self.train_seconds = self.wait_seconds = 0.0
+        self.stopped_early, self.last_checkpoint = False, None
+
+    def _resume(self) -> None:
+        """Continue from the newest checkpoint: weights, optimizer, losses and every rank's RNG."""
+        found = _find_checkpoint(self.checkpoint_dir, self.ddp)
+        if found is None:
+            return
         path, state = found
-        _check_resumable(path, state, mconf, plan)
-        start_step = resumed_from = state["step"]
-        raw_model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        train_losses = list(state["history"]["train_losses"])
-        val_losses = dict(state["history"]["val_losses"])
-        if len(state["rng"]) == ddp.world_size:
-            _set_rng_state(state["rng"][ddp.rank], device)
+        _check_resumable(path, state, self.mconf, self.plan)
+        self.step = self.resumed_from = state["step"]
+        self.raw_model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.train_losses = list(state["history"]["train_losses"])
+        self.val_losses = dict(state["history"]["val_losses"])
+        if len(state["rng"]) == self.ddp.world_size:
+            _set_rng_state(state["rng"][self.ddp.rank], self.device)
         else:  # another world size: fresh per-rank streams, still a function of the step
-            _seed_everything(cfg.seed + ddp.rank + 1_000_003 * start_step)
-        del found, state
+            _seed_everything(self.cfg.seed + self.ddp.rank + 1_000_003 * self.step)
 
-    autocast, amp_dtype = _autocast(cfg, device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    eval_model = torch.compile(raw_model) if cfg.compile else raw_model
-    model = eval_model
-    if ddp.enabled:
-        model = DDP(eval_model, device_ids=[device.index] if device.type == "cuda" else None)
+    def _wrap(self) -> None:
+        """The model the loop calls: compiled when asked, inside DDP under torchrun."""
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.eval_model = torch.compile(self.raw_model) if self.cfg.compile else self.raw_model
+        self.model = self.eval_model
+        if self.ddp.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DDP(self.eval_model, device_ids=ids)
 
-    # Every rank holds eval_batches * W batches of micro_batch rows and evaluates its 1/W share, so
-    # the val rows are those of one process with micro_batch * W.
-    all_val = val_batches(val_set, cfg.micro_batch, cfg.eval_batches * ddp.world_size) if val_set else []
-    val, has_val = all_val[ddp.rank :: ddp.world_size], bool(all_val)  # has_val agrees across ranks
+    def mfu(self, tokens_per_second: float) -> float | None:
+        return (
+            tokens_per_second * self.flops_per_token / (self.peak * self.ddp.world_size)
+            if self.peak
+            else None
+        )
 
-    context = train_set.seq_len - 1
-    tokens_per_step = cfg.micro_batch * cfg.grad_accum * ddp.world_size * context
-    flops_per_token = raw_model.flops_per_token(context)
-    peak = peak_flops_per_device or peak_flops(device, amp_dtype)
-    params = [p for p in raw_model.parameters() if p.requires_grad]
-    clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")  # inf: measure the norm, never scale
-
-    def mfu(tokens_per_second: float) -> float | None:
-        return tokens_per_second * flops_per_token / (peak * ddp.world_size) if peak else None
-
-    def time_up() -> bool:
+    def time_up(self) -> bool:
         """Rank 0's clock decides, so every rank leaves the loop at the same step."""
-        if not cfg.max_seconds:
+        if not self.cfg.max_seconds:
             return False
-        up = time.time() - session_start >= cfg.max_seconds
-        if ddp.enabled:
-            flag = torch.tensor([float(up)], device=device)
+        up = time.time() - self.started >= self.cfg.max_seconds
+        if self.ddp.enabled:
+            flag = torch.tensor([float(up)], device=self.device)
             dist.broadcast(flag, src=0)
             up = bool(flag.item())
         return up
 
-    def run_eval(step: int) -> None:
-        val_losses[step] = evaluate(eval_model, val, device, autocast, ddp)
-        if ddp.main and on_eval:
-            on_eval(step, {"val_loss": val_losses[step]})
+    def update(self, batches: Batches) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """One optimizer step over grad_accum micro-batches: (summed loss, grad norm, lr), left on the device."""
+        cfg, model = self.cfg, self.model
+        lr = lr_at(self.step, cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = torch.zeros((), device=self.device)
+        for micro in range(cfg.grad_accum):
+            x, y = batches.get(self.step, micro)
+            # Gradients are all-reduced once per step, on its last micro-step.
+            sync = model.no_sync() if self.ddp.enabled and micro < cfg.grad_accum - 1 else nullcontext()
+            with sync:
+                with self.autocast:
+                    _, loss = model(x, y)
+                loss = loss / cfg.grad_accum
+                loss.backward()
+            step_loss += loss.detach()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1  # from here on, `step` counts completed updates
+        return step_loss, grad_norm, lr
 
-    def write_checkpoint(step: int) -> str | None:
-        rng = [None] * ddp.world_size
-        if ddp.enabled:
-            dist.all_gather_object(rng, _rng_state(device))
+    def evaluate(self, callbacks: _Callbacks) -> None:
+        self.val_losses[self.step] = evaluate(self.eval_model, self.val, self.device, self.autocast, self.ddp)
+        if self.ddp.main and callbacks.on_eval:
+            callbacks.on_eval(self.step, {"val_loss": self.val_losses[self.step]})
+
+    def checkpoint(self, callbacks: _Callbacks) -> None:
+        rng = [None] * self.ddp.world_size
+        if self.ddp.enabled:
+            dist.all_gather_object(rng, _rng_state(self.device))
         else:
-            rng[0] = _rng_state(device)
-        if not ddp.main:
-            return None
-        train_rows, anneal_rows = plan.consumed(step)
+            rng[0] = _rng_state(self.device)
+        if not self.ddp.main:
+            return
+        train_rows, anneal_rows = self.plan.consumed(self.step)
         state = {
-            "step": step,
-            "model": raw_model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "model_config": dataclasses.asdict(mconf),
-            "train_config": dataclasses.asdict(cfg),
+            "step": self.step,
+            "model": self.raw_model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "model_config": dataclasses.asdict(self.mconf),
+            "train_config": dataclasses.asdict(self.cfg),
             "data": {"train_rows": train_rows, "anneal_rows": anneal_rows},
             "rng": rng,
-            "history": {"train_losses": train_losses, "val_losses": val_losses},
+            "history": {"train_losses": self.train_losses, "val_losses": self.val_losses},
         }
-        path = str(save_checkpoint(state, checkpoint_dir, keep_every=cfg.keep_every))
-        if on_checkpoint:
-            on_checkpoint(step, path)
-        return path
+        self.last_checkpoint = str(
+            save_checkpoint(state, self.checkpoint_dir, keep_every=self.cfg.keep_every)
+        )
+        if callbacks.on_checkpoint:
+            callbacks.on_checkpoint(self.step, self.last_checkpoint)
 
-    # Losses stay on the device until a log, eval or checkpoint, so the loop never waits on the GPU
-    # in between; timings are taken at those same sync points and exclude eval and checkpoint time.
-    pending: list[torch.Tensor] = []
-    mark, mark_step, mark_wait = time.perf_counter(), start_step, 0.0
-    train_seconds = wait_seconds = 0.0
-    step, stopped_early, last_ckpt = start_step, False, None
-    model.train()
-    with Batches(
-        train_set, plan, cfg.seed, anneal_set, start_step, cfg.max_steps, prefetch, device
-    ) as batches:
-        while step < cfg.max_steps:
-            lr = lr_at(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            step_loss = torch.zeros((), device=device)
-            for micro in range(cfg.grad_accum):
-                x, y = batches.get(step, micro)
-                # Gradients are all-reduced once per step, on its last micro-step.
-                sync = model.no_sync() if ddp.enabled and micro < cfg.grad_accum - 1 else nullcontext()
-                with sync:
-                    with autocast:
-                        _, loss = model(x, y)
-                    loss = loss / cfg.grad_accum
-                    loss.backward()
-                step_loss += loss.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+    def loop(self, batches: Batches, callbacks: _Callbacks) -> None:
+        """Steps until max_steps (or max_seconds); logs, evaluates and checkpoints at their intervals.
+
+        Losses stay on the device until a log, eval or checkpoint, so the loop never waits on the GPU
+        in between; timings are taken at those same sync points and exclude eval and checkpoint time.
+        """
+        cfg = self.cfg
+        pending: list[torch.Tensor] = []
+        mark, mark_step, mark_wait = time.perf_counter(), self.step, 0.0
+        self.model.train()
+        while self.step < cfg.max_steps:
+            step_loss, grad_norm, lr = self.update(batches)
             pending.append(step_loss)
-            step += 1  # from here on, `step` counts completed updates
-
-            stopped_early = step < cfg.max_steps and time_up()
-            final = step == cfg.max_steps or stopped_early
-            do_log = _every(step, cfg.log_every) or final
-            do_eval = has_val and (_every(step, cfg.eval_every) or final)
-            do_ckpt = _every(step, cfg.checkpoint_every) or final
+            self.stopped_early = self.step < cfg.max_steps and self.time_up()
+            final = self.step == cfg.max_steps or self.stopped_early
+            do_log = _every(self.step, cfg.log_every) or final
+            do_eval = self.has_val and (_every(self.step, cfg.eval_every) or final)
+            do_ckpt = _every(self.step, cfg.checkpoint_every) or final
             if not (do_log or do_eval or do_ckpt):
                 continue
-
-            losses = torch.stack(pending).float()
-            if ddp.enabled:
-                dist.all_reduce(losses)  # SUM: gloo has no AVG
-                losses /= ddp.world_size
-            train_losses.extend(losses.tolist())  # waits for the device, so the timings below are real
-            pending.clear()
-            seconds = time.perf_counter() - mark
-            waited = batches.wait_seconds - mark_wait
-            train_seconds += seconds
-            wait_seconds += waited
-            if do_log and ddp.main and on_log:
-                tokens_per_second = (step - mark_step) * tokens_per_step / seconds
+            seconds, waited = self._sync(pending, mark, batches.wait_seconds - mark_wait)
+            if do_log and self.ddp.main and callbacks.on_log:
+                tokens_per_second = (self.step - mark_step) * self.tokens_per_step / seconds
                 metrics = {
-                    "loss": train_losses[-1],
+                    "loss": self.train_losses[-1],
                     "lr": lr,
                     "grad_norm": grad_norm.item(),
                     "tokens_per_second": tokens_per_second,
-                    "mfu": mfu(tokens_per_second),
+                    "mfu": self.mfu(tokens_per_second),
                     "data_wait_fraction": waited / seconds,
-                    "tokens_seen": step * tokens_per_step,
+                    "tokens_seen": self.step * self.tokens_per_step,
                 }
-                on_log(step, metrics)
+                callbacks.on_log(self.step, metrics)
             if do_eval:
-                run_eval(step)
+                self.evaluate(callbacks)
             if do_ckpt:
-                last_ckpt = write_checkpoint(step)
-            mark, mark_step, mark_wait = time.perf_counter(), step, batches.wait_seconds
-            if stopped_early:
+                self.checkpoint(callbacks)
+            mark, mark_step, mark_wait = time.perf_counter(), self.step, batches.wait_seconds
+            if self.stopped_early:
                 break
-    if has_val and step not in val_losses:  # a finished run resumed: score it again
-        run_eval(step)
+        if self.has_val and self.step not in self.val_losses:  # a finished run resumed: score it again
+            self.evaluate(callbacks)
 
-    tokens_per_second = (step - start_step) * tokens_per_step / train_seconds if train_seconds else 0.0
-    return TrainResult(
-        step=step,
-        tokens_seen=step * tokens_per_step,
-        train_losses=train_losses,
-        val_losses=val_losses,
-        final_val_loss=val_losses.get(step),
-        best_val_loss=min(val_losses.values()) if val_losses else None,
-        tokens_per_second=tokens_per_second,
-        mfu=mfu(tokens_per_second),
-        data_wait_fraction=wait_seconds / train_seconds if train_seconds else 0.0,
-        model_config=mconf,
-        num_params=raw_model.num_params(),
-        resumed_from=resumed_from,
-        stopped_early=stopped_early,
-        checkpoint_path=last_ckpt,
-        train_seconds=train_seconds,
-        model=raw_model,
-    )
+    def _sync(self, pending: list[torch.Tensor], mark: float, waited: float) -> tuple[float, float]:
+        """Bring the pending losses to the host (all ranks averaged); (seconds, data wait) since `mark`."""
+        losses = torch.stack(pending).float()
+        if self.ddp.enabled:
+            dist.all_reduce(losses)  # SUM: gloo has no AVG
+            losses /= self.ddp.world_size
+        self.train_losses.extend(losses.tolist())  # waits for the device, so the timings below are real
+        pending.clear()
+        seconds = time.perf_counter() - mark
+        self.train_seconds += seconds
+        self.wait_seconds += waited
+        return seconds, waited
+
+    def result(self) -> TrainResult:
+        seconds = self.train_seconds
+        tokens_per_second = (self.step - self.start_step) * self.tokens_per_step / seconds if seconds else 0.0
+        return TrainResult(
+            step=self.step,
+            tokens_seen=self.step * self.tokens_per_step,
+            train_losses=self.train_losses,
+            val_losses=self.val_losses,
+            final_val_loss=self.val_losses.get(self.step),
+            best_val_loss=min(self.val_losses.values()) if self.val_losses else None,
+            tokens_per_second=tokens_per_second,
+            mfu=self.mfu(tokens_per_second),
+            data_wait_fraction=self.wait_seconds / seconds if seconds else 0.0,
+            model_config=self.mconf,
+            num_params=self.raw_model.num_params(),
+            resumed_from=self.resumed_from,
+            stopped_early=self.stopped_early,
+            checkpoint_path=self.last_checkpoint,
+            train_seconds=seconds,
+            model=self.raw_model,
+        )
 
 
 # ----------------------------------------------------------------------------------------------
