@@ -124,7 +124,6 @@ def test_evaluate_judges_two_checkpoints_and_reruns_pay_nothing(spark, cfg, tmp_
 
 def test_with_the_local_judge_only_signal_and_a_wiring_probe_run(spark, cfg, tmp_path):
     """Gemma 3 270M (a base model) grades nothing: reference likelihoods, their sanity check, a 2-prompt probe."""
-    pytest.importorskip("llama_cpp")
     cfg = _two_checkpoints(cfg, tmp_path)
     e = dataclasses.replace(cfg.evaluate, num_prompts=4, prompt_words=12, max_new_tokens=8, sanity_pairs=3)
     cfg = dataclasses.replace(cfg, evaluate=e)

@@ -48,6 +48,10 @@ def job_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _dest(a) -> str:
+    return a.config_key.replace(".", "__")
+
+
 def _add_arguments(parser: argparse.ArgumentParser, stages: list[Stage], pipeline: bool = False) -> None:
     for stage in stages:
         for a in stage.arguments:
@@ -56,9 +60,8 @@ def _add_arguments(parser: argparse.ArgumentParser, stages: list[Stage], pipelin
             if a.option:
                 parser.add_argument(a.flag, action="store_true", dest=a.option, help=a.help)
             else:
-                dest = a.config_key.replace(".", "__")
                 parser.add_argument(
-                    a.flag, action="append", default=[], dest=dest, metavar=a.metavar, help=a.help
+                    a.flag, action="append", default=[], dest=_dest(a), metavar=a.metavar, help=a.help
                 )
 
 
@@ -67,7 +70,7 @@ def config_from_args(args: argparse.Namespace, stages: list[Stage] = ()) -> Pipe
     extra = []
     for stage in stages:
         for a in stage.arguments:
-            values = getattr(args, a.config_key.replace(".", "__"), None) if a.config_key else None
+            values = getattr(args, _dest(a), None) if a.config_key else None
             if values:
                 extra.append(f"{a.config_key}={json.dumps(values)}")
     return load_config(args.env, [*args.overrides, *extra], args.conf_dir)

@@ -9,6 +9,7 @@ them later); `rules` turn them into snake_case drop reasons, as data.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -61,15 +62,15 @@ def violations(signals: dict[str, float], rules: list[Rule]) -> list[str]:
     return out
 
 
-class Family:
+class Family(ABC):
     """A filter family. Subclasses set `name` and `config` and implement `signals` and `compute`."""
 
     name: ClassVar[str]  # config key under filter., and the prefix of its signals and reasons
     config: ClassVar[type]  # its config dataclass (with an `enabled` field)
 
+    @abstractmethod
     def signals(self, cfg: Any) -> list[Signal]:
         """Every signal `compute` returns under `cfg`, in order."""
-        raise NotImplementedError
 
     def rules(self, cfg: Any) -> list[Rule]:
         """Threshold rules over the signals."""
@@ -85,9 +86,11 @@ class Family:
 
     def check(self, cfg: Any) -> None:
         """Raise ConfigError for values the types allow but the family cannot use (naming the key)."""
+        return None
 
+    @abstractmethod
     def compute(self, doc: Document, cfg: Any) -> dict[str, float]:
-        raise NotImplementedError
+        """This family's signals of one document (and what it publishes on `doc`)."""
 
     def decide(self, signals: dict[str, float], doc: Document, cfg: Any, rules: list[Rule]) -> list[str]:
         """Drop reasons from this document's signals (`rules` is `self.rules(cfg)`, built once)."""

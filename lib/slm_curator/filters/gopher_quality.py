@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from slm_curator.filters.family import Document, Family, Rule, Signal
 
@@ -85,6 +86,11 @@ SIGNALS = [
 ]
 
 
+@lru_cache(maxsize=8)
+def _stop_words(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(words)
+
+
 class GopherQuality(Family):
     name = "gopher"
     config = GopherQualityConfig
@@ -121,7 +127,7 @@ class GopherQuality(Family):
         ]
 
     def compute(self, doc: Document, cfg: GopherQualityConfig) -> dict[str, float]:
-        return signals(doc.text, doc.tokens, doc.lines, frozenset(cfg.stop_words))
+        return signals(doc.text, doc.tokens, doc.lines, _stop_words(tuple(cfg.stop_words)))
 
 
 FAMILY = GopherQuality()
