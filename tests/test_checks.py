@@ -215,26 +215,39 @@ def test_filtered_suite_stops_on_lost_rows_unknown_reasons_bad_signals_and_too_m
     require_passed(spark, checked, "filtered", version + 1, "export")  # a version never validated
 
 
-DEDUP_SCHEMA = "doc_id string, cluster_id string, keep boolean"
+DEDUP_SCHEMA = "doc_id string, cluster_id string, keep boolean, is_duplicate boolean, duplicate_of string, cluster_size long"
+
+
+def _dedup_row(doc_id, cluster_id, rep, size, duplicate_of=None, keep=None):
+    keep = rep if keep is None else keep
+    return {"doc_id": doc_id, "cluster_id": cluster_id, "keep": keep, "is_duplicate": not rep,
+            "duplicate_of": duplicate_of, "cluster_size": size}  # fmt: skip
 
 
 @spark_only
 def test_deduped_suite_stops_on_two_representatives_or_none(spark, checked):
     good = [
-        {"doc_id": "a", "cluster_id": "c1", "keep": True},
-        {"doc_id": "b", "cluster_id": "c1", "keep": False},
-        {"doc_id": "c", "cluster_id": "c2", "keep": True},
+        _dedup_row("a", "c1", True, 2),
+        _dedup_row("b", "c1", False, 2, "a"),
+        _dedup_row("c", "c2", True, 1),
     ]
     version = _write(spark, checked, "deduped", good, DEDUP_SCHEMA)
     assert not _gate(spark, checked, "deduped", version, input_rows=3, min_kept_rows=1).errors
-    bad = good + [
-        {"doc_id": "d", "cluster_id": "c2", "keep": True},
-        {"doc_id": "e", "cluster_id": "c3", "keep": False},
-        {"doc_id": "f", "cluster_id": None, "keep": True},
+    bad = [
+        _dedup_row("a", "c1", True, 2),
+        _dedup_row("b", "c1", False, 3, None),  # no representative named; a wrong size
+        _dedup_row("c", "c2", True, 2),
+        _dedup_row("d", "c2", True, 2),  # a second representative
+        _dedup_row("e", "c3", False, 1, "x"),  # a cluster without one
+        _dedup_row("f", None, True, 1),
     ]
     message = _failure(spark, checked, "deduped", bad, DEDUP_SCHEMA, input_rows=6, min_kept_rows=1)
     assert "expect_column_values_to_be_unique(column=cluster_id) on view representatives" in message
-    assert "on view clusters" in message
+    assert (
+        "expect_column_values_to_be_in_set(column=representatives, value_set=[1]) on view clusters" in message
+    )
+    assert "expect_column_values_to_not_be_null(column=duplicate_of) on view duplicates" in message
+    assert "expect_column_pair_values_to_be_equal(column_A=members, column_B=cluster_size)" in message
     assert "expect_column_values_to_not_be_null(column=cluster_id)" in message
 
 
@@ -258,9 +271,7 @@ def test_scored_suite_stops_on_out_of_range_scores_and_missing_model_version(spa
 
 @spark_only
 def test_results_table_holds_every_outcome_once_and_a_rerun_reuses_the_verdict(spark, checked):
-    version = _write(
-        spark, checked, "deduped", [{"doc_id": "a", "cluster_id": "c", "keep": True}], DEDUP_SCHEMA
-    )
+    version = _write(spark, checked, "deduped", [_dedup_row("a", "c", True, 1)], DEDUP_SCHEMA)
     first = _gate(spark, checked, "deduped", version, input_rows=1, min_kept_rows=1)
     results = delta.table_ref(checked.storage, "dq_results")
     rows_before = delta.read(spark, results).count()

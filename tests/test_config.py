@@ -80,7 +80,7 @@ def test_single_path_override_becomes_a_list():
         ("ingest.source=[a, b]", "ingest.source: expected a string"),
         (
             "spark.packages=[delta, nope]",
-            "spark.packages: 'nope' is not declared; allowed values: delta, graphframes, spark_nlp",
+            "spark.packages: 'nope' is not declared; allowed values: delta, spark_nlp",
         ),
         (
             "maven.packages.delta=io.delta:delta-spark",

@@ -19,6 +19,7 @@ import yaml
 
 from slm_curator.errors import ConfigError
 from slm_curator.filters.registry import FAMILIES
+from slm_curator.text.normalize import Normalization
 
 ENVIRONMENTS = ("local", "databricks", "emr")
 # Stages whose output a gate compares with their input (checks.max_drop_fraction keys).
@@ -39,7 +40,6 @@ class MavenConfig:
     packages: dict[str, str] = field(
         default_factory=lambda: {
             "delta": "io.delta:delta-spark_4.1_2.13:4.2.0",
-            "graphframes": "io.graphframes:graphframes-spark4_2.13:0.12.3",
             "spark_nlp": "com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0",
         }
     )
@@ -144,6 +144,50 @@ FilterConfig = dataclasses.make_dataclass(
     bases=(FilterStageConfig,),
     namespace={"__module__": __name__, "__doc__": "The filter stage and every registered filter family."},
 )
+
+
+@dataclass
+class DedupConfig:
+    """Exact and MinHash-LSH near-duplicates, clustered by connected components; one representative each."""
+
+    # Table dedup reads (filtered, or any table with doc_id and the text column).
+    input_table: str = "filtered"
+    # SQL condition selecting the rows to deduplicate; empty: every row.
+    where: str = "keep"
+    # Column hashed and shingled (filtered's cleaned text; `text` for documents).
+    text_column: str = "text_clean"
+    # What is erased before the exact hash and the shingles.
+    normalize: Normalization = field(default_factory=Normalization)
+    # Near duplicates by MinHash LSH; false: exact duplicates only.
+    near_duplicates: bool = True
+    # Words per shingle (a document with fewer words is one shingle of all its words).
+    ngram: int = 5
+    # MinHash permutations (at least bands x rows).
+    num_perm: int = 112
+    # LSH bands; a pair is a candidate when one band's rows all agree (FineWeb: 14 x 8).
+    bands: int = 14
+    # Rows (minima) per band.
+    rows: int = 8
+    # Seed of the word hashes and permutations (part of the signature).
+    seed: int = 1
+    # Check every candidate edge by the exact Jaccard of its shingle sets.
+    verify: bool = True
+    # Verified edges need at least this exact Jaccard.
+    jaccard_threshold: float = 0.8
+    # Representative of a cluster: longest text, highest quality_score, or earliest ingested_at; ties by doc_id.
+    representative: Literal["longest", "quality", "earliest"] = "longest"
+    # Components: rounds between checkpoints that cut the lineage (the rounds in between are cached).
+    checkpoint_every: int = 3
+    # Components: folder of the checkpoints; empty is <storage.scratch or storage.root/_scratch>/dedup.
+    checkpoint_dir: str = ""
+    # Components: stop with an error after this many rounds (a path of n nodes needs about 2 log2 n).
+    max_rounds: int = 60
+    # Documents per Arrow batch in the signature and shingle UDFs.
+    batch_size: int = 256
+    # Table of signatures and band keys, reused by later runs (only new documents are hashed).
+    signatures_table: str = "dedup_signatures"
+    # Table of verified near-duplicate edges with their Jaccard (for analysis; notebook 04).
+    edges_table: str = "dedup_edges"
 
 
 @dataclass
@@ -374,6 +418,7 @@ class PipelineConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
@@ -624,7 +669,20 @@ def _check_semantics(cfg: PipelineConfig) -> None:
             raise ConfigError(f"checks.max_drop_fraction.{stage}: must be in [0, 1], got {fraction}")
     for family in FAMILIES:
         family.check(getattr(cfg.filter, family.name))
+    check_dedup(cfg.dedup)
     check_export(cfg)
+
+
+def check_dedup(d: DedupConfig) -> None:
+    for key in ("ngram", "num_perm", "bands", "rows", "checkpoint_every", "max_rounds", "batch_size"):
+        if getattr(d, key) < 1:
+            raise ConfigError(f"dedup.{key}: must be a positive integer, got {getattr(d, key)}")
+    if d.bands * d.rows > d.num_perm:
+        raise ConfigError(
+            f"dedup.bands x dedup.rows: {d.bands} x {d.rows} exceeds dedup.num_perm ({d.num_perm})"
+        )
+    if not 0 < d.jaccard_threshold <= 1:
+        raise ConfigError(f"dedup.jaccard_threshold: must be in (0, 1], got {d.jaccard_threshold}")
 
 
 def check_export(cfg: PipelineConfig) -> None:

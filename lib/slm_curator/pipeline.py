@@ -10,6 +10,7 @@ import logging
 
 from slm_curator.checks import validate
 from slm_curator.config import ConfigError, PipelineConfig
+from slm_curator.dedup import stage as dedup
 from slm_curator.evaluate import stage as evaluate
 from slm_curator.export import stage as export
 from slm_curator.filters import stage as filters
@@ -23,6 +24,7 @@ log = logging.getLogger("slm_curator")
 STAGES: tuple[Stage, ...] = (
     ingest.STAGE,
     filters.STAGE,
+    dedup.STAGE,
     validate.STAGE,
     export.STAGE,
     train.STAGE,

@@ -59,6 +59,13 @@ def filter_result(signal_names: list[str]) -> StructType:
     )
 
 
+# Dedup: what the hashing UDFs return (the dedup_signatures table adds the signature config).
+DEDUP_SIGNATURE = _schema(
+    ("doc_id", S), ("text_key", L), ("exact_hash", S), ("bands", ArrayType(L, True)), ("words", L),
+    ("shingles", L),
+)  # fmt: skip
+DEDUP_SHINGLES = _schema(("doc_id", S), ("shingles", ArrayType(L, True)))
+
 # dq_results: one row per expectation per validated table version.
 DQ_RESULTS = _schema(
     ("check_id", S), ("checked_at", TimestampType()), ("run_id", S), ("stage", S), ("suite", S),

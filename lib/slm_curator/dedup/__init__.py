@@ -1,0 +1,1 @@
+"""Deduplication: exact hashes and MinHash-LSH near-duplicates, clustered by connected components on Spark."""

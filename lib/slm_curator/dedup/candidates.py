@@ -1,0 +1,99 @@
+"""Candidate edges: exact-hash groups and LSH band collisions as star edges, then exact-Jaccard verification.
+
+A group (an exact hash, or one band's key) links each member to its smallest `doc_id`: k members give
+k - 1 edges, never k^2 / 2, so a bucket of 10,000 boilerplate pages costs 9,999 edges. Components
+over the union of star edges are the components over all pairs, because a star spans its group.
+Only one document per exact hash (the smallest id) takes part in banding: its copies join it through
+their exact edges, so copies never crowd the LSH buckets.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+EDGE_COLUMNS = ["src", "dst", "kind", "jaccard", "verified"]
+
+
+def _stars(members: DataFrame, group: list[str]) -> DataFrame:
+    """(doc_id, *group) -> (src, dst): every member of a group of 2+ linked to the group's smallest id."""
+    centers = (
+        members.groupBy(*group)
+        .agg(F.min("doc_id").alias("center"), F.count(F.lit(1)).alias("members"))
+        .where(F.col("members") > 1)
+    )
+    return (
+        members.join(centers, group)
+        .where(F.col("doc_id") != F.col("center"))
+        .select(F.col("doc_id").alias("src"), F.col("center").alias("dst"))
+    )
+
+
+def exact_edges(signatures: DataFrame) -> DataFrame:
+    return _stars(
+        signatures.where(F.col("exact_hash").isNotNull()).select("doc_id", "exact_hash"), ["exact_hash"]
+    )
+
+
+def canonical(signatures: DataFrame) -> DataFrame:
+    """The smallest doc_id of each exact hash (documents without words have no bands and drop out)."""
+    smallest = (
+        signatures.where(F.col("exact_hash").isNotNull())
+        .groupBy("exact_hash")
+        .agg(F.min("doc_id").alias("doc_id"))
+    )
+    return signatures.join(smallest, ["exact_hash", "doc_id"], "left_semi").where(F.col("bands").isNotNull())
+
+
+def band_rows(signatures: DataFrame) -> DataFrame:
+    return signatures.select("doc_id", F.posexplode("bands").alias("band", "key"))
+
+
+def band_edges(signatures: DataFrame, touching: DataFrame | None = None) -> DataFrame:
+    """Star edges of every LSH bucket with 2+ members; with `touching` (doc_id), only its buckets."""
+    rows = band_rows(canonical(signatures))
+    if touching is not None:
+        buckets = rows.join(touching, "doc_id", "left_semi").select("band", "key").distinct()
+        rows = rows.join(buckets, ["band", "key"], "left_semi")
+    return _stars(rows, ["band", "key"]).distinct()
+
+
+def verify(edges: DataFrame, texts: DataFrame, cfg) -> DataFrame:
+    """(src, dst) -> (src, dst, jaccard, verified): exact Jaccard of the two documents' shingle sets.
+
+    Each document's set is computed once (the shingle UDF runs on the distinct endpoints) and the two
+    sides meet in Spark's `array_intersect`; `texts` is (doc_id, text).
+    """
+    from slm_curator.dedup.signatures import shingle_sets
+
+    edges = edges.localCheckpoint(eager=True)  # small, and read three times below
+    ends = edges.select(F.col("src").alias("doc_id")).unionByName(edges.select(F.col("dst").alias("doc_id")))
+    # Materialised once: both sides of the join read it (the UDF would otherwise run twice).
+    sets = shingle_sets(texts.join(ends.distinct(), "doc_id", "left_semi"), cfg).localCheckpoint(eager=True)
+    a = sets.select(F.col("doc_id").alias("src"), F.col("shingles").alias("a"))
+    b = sets.select(F.col("doc_id").alias("dst"), F.col("shingles").alias("b"))
+    inter = F.size(F.array_intersect("a", "b"))
+    union = F.size("a") + F.size("b") - inter
+    jaccard = F.when(union > 0, inter / union).otherwise(F.lit(0.0))
+    return (
+        edges.join(a, "src")
+        .join(b, "dst")
+        .select("src", "dst", jaccard.alias("jaccard"))
+        .withColumn("verified", F.col("jaccard") >= F.lit(cfg.jaccard_threshold))
+    )
+
+
+def near_edges(signatures: DataFrame, texts: DataFrame, cfg, touching=None) -> DataFrame:
+    """Band edges (between documents of different exact hashes), verified, or with verify off all accepted."""
+    edges = band_edges(signatures, touching)
+    if cfg.verify:
+        checked = verify(edges, texts, cfg)
+    else:
+        checked = edges.withColumns({"jaccard": F.lit(None).cast("double"), "verified": F.lit(True)})
+    return checked.withColumn("kind", F.lit("near")).select(*EDGE_COLUMNS)
+
+
+def with_kind(exact: DataFrame) -> DataFrame:
+    return exact.withColumns({"kind": F.lit("exact"), "jaccard": F.lit(1.0), "verified": F.lit(True)}).select(
+        *EDGE_COLUMNS
+    )
