@@ -172,6 +172,21 @@ def read_stamp(spark, ref: delta.TableRef, version: int | None = None) -> dict |
         return None
 
 
+def only_grew(spark, inp: Input, previous: dict | None, stamp: dict) -> bool:
+    """The output was computed from an older version of the same input, config and `where`, and the
+    input's commits since then only added rows: a stage may process just the new ones."""
+
+    def rest(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k != "input_version"}
+
+    return (
+        previous is not None
+        and rest(previous) == rest(stamp)
+        and previous["input_version"] < inp.version
+        and delta.only_inserts(spark, inp.ref, previous["input_version"], inp.version)
+    )
+
+
 def section_from_stamp(stage: Stage, cfg: PipelineConfig, stamp: dict | None) -> Any:
     """The config section a table was written with (from its stamp), else the current one."""
     current = getattr(cfg, stage.section) if stage.section else None

@@ -27,7 +27,7 @@ from slm_curator.dedup.select import check_policy, choose_representatives
 from slm_curator.dedup.signatures import signatures
 from slm_curator.errors import ConfigError
 from slm_curator.fingerprint import fingerprint
-from slm_curator.stage import Stage, StageContext, StageResult, read_stamp
+from slm_curator.stage import Stage, StageContext, StageResult, only_grew, read_stamp
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def update_signatures(spark, docs: DataFrame, cfg, ref: delta.TableRef, full: bo
 
 
 def _edges_and_components(ctx, docs, sigs, run: DedupRun, touching=None):
-    """Exact and verified near edges (written to dedup_edges) -> components over the accepted ones."""
+    """Exact and verified near edges, written to dedup_edges; the accepted ones (src, dst)."""
     cfg = ctx.section
     spark = ctx.spark
     exact = candidates.exact_edges(sigs)
@@ -144,7 +144,7 @@ def _edges_and_components(ctx, docs, sigs, run: DedupRun, touching=None):
         int(counts[k] or 0) for k in ("exact", "near", "verified")
     )
     accepted = written.where("verified").select("src", "dst")
-    return accepted, _checkpoint_dir(ctx)
+    return accepted
 
 
 def _checkpoint_dir(ctx) -> str:
@@ -154,9 +154,9 @@ def _checkpoint_dir(ctx) -> str:
     return f"{scratch}/dedup"
 
 
-def _components(ctx, accepted, checkpoint_dir: str, run: DedupRun):
+def _components(ctx, accepted, run: DedupRun):
     cfg = ctx.section
-    comps = connected_components(accepted, checkpoint_dir, cfg.checkpoint_every, cfg.max_rounds)
+    comps = connected_components(accepted, _checkpoint_dir(ctx), cfg.checkpoint_every, cfg.max_rounds)
     run.rounds = comps.rounds
     for i, open_nodes in enumerate(comps.open_per_round, 1):  # the convergence curve, one point per round
         ctx.tracker.log_metrics({"components_open_nodes": open_nodes}, step=i)
@@ -169,8 +169,8 @@ def _components(ctx, accepted, checkpoint_dir: str, run: DedupRun):
 
 
 def full_run(ctx, docs, sigs, run: DedupRun):
-    accepted, checkpoints = _edges_and_components(ctx, docs, sigs, run)
-    comps = _components(ctx, accepted, checkpoints, run)
+    accepted = _edges_and_components(ctx, docs, sigs, run)
+    comps = _components(ctx, accepted, run)
     clustered = (
         docs.join(sigs.select("doc_id", "exact_hash"), "doc_id", "left")
         .join(comps.assignments.withColumnRenamed("node", "doc_id"), "doc_id", "left")
@@ -190,7 +190,7 @@ def incremental_run(ctx, docs, sigs, previous: DataFrame, run: DedupRun):
     """
     old = previous.select("doc_id", F.col("cluster_id").alias("old_cluster"))
     new_docs = docs.join(old, "doc_id", "left_anti")
-    accepted, checkpoints = _edges_and_components(ctx, docs, sigs, run, touching=new_docs.select("doc_id"))
+    accepted = _edges_and_components(ctx, docs, sigs, run, touching=new_docs.select("doc_id"))
 
     def contract(column: str):
         return F.coalesce(F.col(f"{column}_cluster"), F.col(column))
@@ -209,7 +209,7 @@ def incremental_run(ctx, docs, sigs, previous: DataFrame, run: DedupRun):
         .where(F.col("src_cluster").isNull() | F.col("dst_cluster").isNull())
         .select(contract("src").alias("src"), contract("dst").alias("dst"))
     )
-    comps = _components(ctx, contracted, checkpoints, run)
+    comps = _components(ctx, contracted, run)
     assigned = comps.assignments
     members = assigned.unionByName(assigned.select(F.col("root").alias("node"), "root")).distinct()
     old_ids = previous.select(F.col("cluster_id").alias("node")).distinct()
@@ -271,12 +271,8 @@ def dedup_work(ctx: StageContext) -> StageResult:
             ),
         )
     docs = input_documents(ctx)
-    input_columns = [c for c in ctx.input.read(spark).columns]
-    incremental = (
-        _same_but_input_version(previous_stamp, stamp)
-        and previous_stamp["input_version"] < ctx.input.version
-        and delta.only_inserts(spark, ctx.input.ref, previous_stamp["input_version"], ctx.input.version)
-    )
+    input_columns = ctx.input.read(spark).columns
+    incremental = only_grew(spark, ctx.input, previous_stamp, stamp)
     run = DedupRun("incremental" if incremental else "full")
     sig_ref = delta.table_ref(ctx.cfg.storage, cfg.signatures_table)
     with _phase("signatures"):
@@ -302,11 +298,6 @@ def dedup_work(ctx: StageContext) -> StageResult:
             "the smallest (a full rebuild, e.g. after a config change, merges such clusters)"
         )
     return _result(ctx, out_ref, run)
-
-
-def _same_but_input_version(a: dict | None, b: dict) -> bool:
-    strip = lambda d: {k: v for k, v in d.items() if k != "input_version"}  # noqa: E731
-    return a is not None and strip(a) == strip(b)
 
 
 def cluster_size_histogram(table: DataFrame) -> dict[str, int]:

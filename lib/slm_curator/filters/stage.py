@@ -19,7 +19,16 @@ import pandas as pd
 from slm_curator import delta
 from slm_curator.filters.document import Filters
 from slm_curator.schemas import filter_result
-from slm_curator.stage import Argument, Checks, Input, Stage, StageContext, StageResult, read_stamp
+from slm_curator.stage import (
+    Argument,
+    Checks,
+    Input,
+    Stage,
+    StageContext,
+    StageResult,
+    only_grew,
+    read_stamp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +124,6 @@ def _summarise(table, names: list[str], bins: int = 20, histograms: bool = True)
     return int(row["_rows"]), int(row["_kept"] or 0), hists
 
 
-def _same_but_input_version(a: dict | None, b: dict) -> bool:
-    return a is not None and {k: v for k, v in a.items() if k != "input_version"} == {
-        k: v for k, v in b.items() if k != "input_version"
-    }
-
-
 def run_filter(
     spark, inp: Input, cfg, out_ref, stamp: dict, run_id: str | None, dry_run: bool = False
 ) -> FilterResult:
@@ -149,12 +152,7 @@ def run_filter(
 
     documents = inp.read(spark)
     # A dry run always reports on every document: it answers "what would this config drop?".
-    incremental = (
-        not dry_run
-        and _same_but_input_version(previous, stamp)
-        and previous["input_version"] < inp.version
-        and delta.only_inserts(spark, inp.ref, previous["input_version"], inp.version)
-    )
+    incremental = not dry_run and only_grew(spark, inp, previous, stamp)
     if incremental:
         documents = documents.join(delta.read(spark, out_ref).select("doc_id"), "doc_id", "left_anti")
     analysed = apply_filters(documents, cfg).withColumns(
