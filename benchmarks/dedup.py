@@ -7,9 +7,11 @@ it; 3% of documents are exact copies and 10% near copies (2% of words substitute
 Timed, on the same machine and cores, each from a Delta input table to its result written:
 - the dedup stage (`slm-curator dedup`: signatures, LSH, verification, components, `deduped`);
 - Spark ML: binary HashingTF of the same 5-grams, MinHashLSH with 14 tables, approxSimilarityJoin at
-  Jaccard distance 0.2, pairs written as Parquet (the baseline most Spark users reach for);
+  Jaccard distance 0.2, pairs written as Parquet (the baseline most Spark users reach for); cancelled
+  after --spark-ml-limit seconds, when its time is a lower bound;
 - datasketch on one core: MinHash (112 permutations) of every document, LSH insert and query (no I/O).
-Reported as documents per second per core; driver memory is the Python driver's resident size.
+Reported as documents per second per core; driver memory is the Python driver's resident size and
+the driver JVM's used heap after a GC, taken after each size (flat: nothing grows with the corpus).
 
     python benchmarks/dedup.py [--sizes 10000,50000,200000] [--spark-ml-sizes 10000,50000]
 """
@@ -37,9 +39,16 @@ from slm_curator.text.normalize import normalize, words  # noqa: E402
 
 
 def _rss_mb() -> float:
-    import psutil
+    """The Python driver's resident size now (Linux /proc), in MB."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    return psutil.Process(os.getpid()).memory_info().rss / 2**20
+
+def _jvm_heap_mb(spark) -> float:
+    """The driver JVM's used heap after a full GC, in MB (local mode: driver and executors share it)."""
+    runtime = spark._jvm.java.lang.Runtime.getRuntime()
+    spark._jvm.java.lang.System.gc()
+    return (runtime.totalMemory() - runtime.freeMemory()) / 2**20
 
 
 def paragraphs() -> list[str]:
@@ -96,7 +105,14 @@ def time_stage(cfg, spark) -> float:
     return time.time() - started
 
 
-def time_spark_ml(spark, table, out: Path) -> float:
+def time_spark_ml(spark, table, out: Path, limit: float) -> tuple[float, bool]:
+    """(seconds, finished): the job is cancelled after `limit` seconds, which then bound its time below.
+
+    Spark ML's MinHashLSH is OR-only (one minimum per table), so every pair that shares any one of 14
+    minima is a candidate: on pages that share paragraphs the join grows with the square of the corpus.
+    """
+    import threading
+
     from pyspark.ml.feature import HashingTF, MinHashLSH
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, StringType
@@ -108,17 +124,31 @@ def time_spark_ml(spark, table, out: Path) -> float:
         w = words(normalize(text, norm))
         return [" ".join(w[i : i + 5]) for i in range(max(1, len(w) - 4))]
 
+    sc = spark.sparkContext
+    sc.setJobGroup("spark-ml-baseline", "Spark ML MinHashLSH baseline", interruptOnCancel=True)
+    timer = threading.Timer(limit, lambda: sc.cancelJobGroup("spark-ml-baseline"))
     started = time.time()
+    timer.start()
     frame = table.select("doc_id", grams("text").alias("grams"))
     tf = HashingTF(inputCol="grams", outputCol="features", numFeatures=1 << 20, binary=True).transform(frame)
     model = MinHashLSH(inputCol="features", outputCol="hashes", numHashTables=14, seed=1).fit(tf)
     pairs = model.approxSimilarityJoin(tf, tf, 0.2, distCol="distance").where(
         F.col("datasetA.doc_id") < F.col("datasetB.doc_id")
     )
-    pairs.select(
-        F.col("datasetA.doc_id").alias("a"), F.col("datasetB.doc_id").alias("b"), "distance"
-    ).write.mode("overwrite").parquet(str(out))
-    return time.time() - started
+    try:
+        pairs.select(
+            F.col("datasetA.doc_id").alias("a"), F.col("datasetB.doc_id").alias("b"), "distance"
+        ).write.mode("overwrite").parquet(str(out))
+        finished = True
+    except Exception as err:  # the cancelled job
+        if time.time() - started < limit:
+            raise
+        print(f"Spark ML: cancelled after {limit:.0f}s ({type(err).__name__})", flush=True)
+        finished = False
+    finally:
+        timer.cancel()
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    return time.time() - started, finished
 
 
 def time_datasketch(texts: list[str]) -> float:
@@ -144,6 +174,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="10000,50000,200000")
     ap.add_argument("--spark-ml-sizes", default="10000,50000")
     ap.add_argument("--datasketch-size", type=int, default=10000)
+    ap.add_argument(
+        "--spark-ml-limit", type=float, default=480, help="seconds before the baseline is cancelled"
+    )
     ap.add_argument("--workdir", default=str(ROOT / "benchmarks" / ".work" / "dedup_speed"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dedup.json"))
     args = ap.parse_args(argv)
@@ -167,13 +200,14 @@ def main(argv=None) -> int:
     master = spark.sparkContext.master  # local[2]: the cores every method gets
     cores = int(master[6:-1]) if master.startswith("local[") and master[6:-1].isdigit() else os.cpu_count()
     pool = paragraphs()
-    rows, rss = [], []
+    rows, rss, heap = [], [], []
     for n in sizes:
         cfg_n = load_config("local", [*base, f"storage.root={work / str(n)}"], conf_dir=ROOT / "conf")
         ref = delta.table_ref(cfg_n.storage, "filtered")
         delta.write(corpus(spark, n, pool), ref, "overwrite")
         seconds = time_stage(cfg_n, spark)
         rss.append(_rss_mb())
+        heap.append(_jvm_heap_mb(spark))
         rows.append(
             {
                 "method": "dedup stage",
@@ -183,34 +217,41 @@ def main(argv=None) -> int:
             }
         )
         print(
-            f"dedup stage      {n:>7} docs {seconds:8.1f}s {n / seconds / cores:8.1f} docs/s/core  driver RSS {rss[-1]:.0f} MB",
+            f"dedup stage      {n:>7} docs {seconds:8.1f}s {n / seconds / cores:8.1f} docs/s/core  "
+            f"driver RSS {rss[-1]:.0f} MB, JVM heap {heap[-1]:.0f} MB",
             flush=True,
         )
         if n in ml_sizes:
             table = delta.read(spark, ref)
-            ml = time_spark_ml(spark, table, work / f"ml-{n}")
+            ml, finished = time_spark_ml(spark, table, work / f"ml-{n}", args.spark_ml_limit)
             rows.append(
                 {
                     "method": "Spark ML MinHashLSH",
                     "documents": n,
                     "seconds": ml,
                     "docs_per_s_per_core": n / ml / cores,
+                    "finished": finished,
                 }
             )
-            print(f"Spark ML         {n:>7} docs {ml:8.1f}s {n / ml / cores:8.1f} docs/s/core", flush=True)
-        if n == args.datasketch_size:
-            texts = [r["text"] for r in delta.read(spark, ref).select("text").toLocalIterator()]
-            ds = time_datasketch(texts)
-            del texts
-            rows.append(
-                {
-                    "method": "datasketch (1 core)",
-                    "documents": n,
-                    "seconds": ds,
-                    "docs_per_s_per_core": n / ds,
-                }
+            bound = "" if finished else " (cancelled: at most)"
+            print(
+                f"Spark ML         {n:>7} docs {ml:8.1f}s {n / ml / cores:8.1f} docs/s/core{bound}",
+                flush=True,
             )
-            print(f"datasketch       {n:>7} docs {ds:8.1f}s {n / ds:8.1f} docs/s/core", flush=True)
+    # Last, so that the texts it loads into this process do not count as the stage's driver memory.
+    if args.datasketch_size in sizes:
+        n = args.datasketch_size
+        ref = delta.table_ref(
+            load_config("local", [*base, f"storage.root={work / str(n)}"], conf_dir=ROOT / "conf").storage,
+            "filtered",
+        )
+        texts = [r["text"] for r in delta.read(spark, ref).select("text").toLocalIterator()]
+        ds = time_datasketch(texts)
+        del texts
+        rows.append(
+            {"method": "datasketch (1 core)", "documents": n, "seconds": ds, "docs_per_s_per_core": n / ds}
+        )
+        print(f"datasketch       {n:>7} docs {ds:8.1f}s {n / ds:8.1f} docs/s/core", flush=True)
 
     def rate(method, n):
         return next(
@@ -223,7 +264,11 @@ def main(argv=None) -> int:
     ratios = {}
     for n in ml_sizes:
         if rate("dedup stage", n) and rate("Spark ML MinHashLSH", n):
-            ratios[f"stage / Spark ML at {n}"] = rate("dedup stage", n) / rate("Spark ML MinHashLSH", n)
+            done = next(
+                r["finished"] for r in rows if r["method"] == "Spark ML MinHashLSH" and r["documents"] == n
+            )
+            key = f"stage / Spark ML at {n}" + ("" if done else " (at least: Spark ML cancelled)")
+            ratios[key] = rate("dedup stage", n) / rate("Spark ML MinHashLSH", n)
     ds_rate = rate("datasketch (1 core)", args.datasketch_size)
     if ds_rate:
         for n in sizes:
@@ -232,11 +277,15 @@ def main(argv=None) -> int:
         ratios["time(200k) / time(50k)"] = secs("dedup stage", 200000) / secs("dedup stage", 50000)
     print(f"\n{'method':<22} {'documents':>9} {'seconds':>8} {'docs/s/core':>12}")
     for r in rows:
-        print(f"{r['method']:<22} {r['documents']:>9} {r['seconds']:>8.1f} {r['docs_per_s_per_core']:>12.1f}")
+        mark = "" if r.get("finished", True) else "  cancelled: time at least, rate at most"
+        print(
+            f"{r['method']:<22} {r['documents']:>9} {r['seconds']:>8.1f} {r['docs_per_s_per_core']:>12.1f}{mark}"
+        )
     print()
     for k, v in ratios.items():
         print(f"{k:<40} {v:6.2f}")
     print(f"driver RSS after each size (MB): {', '.join(f'{x:.0f}' for x in rss)}")
+    print(f"driver JVM heap after each size (MB): {', '.join(f'{x:.0f}' for x in heap)}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         json.dumps(
@@ -245,6 +294,7 @@ def main(argv=None) -> int:
                 "rows": rows,
                 "ratios": ratios,
                 "driver_rss_mb": dict(zip(map(str, sizes), rss, strict=True)),
+                "driver_jvm_heap_mb": dict(zip(map(str, sizes), heap, strict=True)),
                 "machine": os.uname().nodename,
             },
             indent=1,

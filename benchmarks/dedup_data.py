@@ -178,8 +178,9 @@ def score(predicted: set, truth: set) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "pairs": len(predicted)}
 
 
-def stage_clusters(docs: list[dict], workdir: Path) -> tuple[dict[str, str], dict, float]:
-    """Run the dedup stage on the corpus as a Delta table; doc_id -> cluster_id, details, seconds."""
+def stage_clusters(docs: list[dict], workdir: Path):
+    """Run the dedup stage on the corpus as a Delta table: doc_id -> cluster_id, duplicate -> its
+    representative, the stage's details, seconds."""
     from slm_curator import delta
     from slm_curator.config import load_config
     from slm_curator.pipeline import run_pipeline
@@ -207,8 +208,13 @@ def stage_clusters(docs: list[dict], workdir: Path) -> tuple[dict[str, str], dic
     started = time.time()
     (summary,) = run_pipeline(cfg, stages=["dedup"], spark=spark)
     seconds = time.time() - started
-    out = delta.read(spark, delta.table_ref(cfg.storage, "deduped")).select("doc_id", "cluster_id").collect()
-    return {r["doc_id"]: r["cluster_id"] for r in out}, summary.details, seconds
+    out = delta.read(spark, delta.table_ref(cfg.storage, "deduped")).select(
+        "doc_id", "cluster_id", "duplicate_of"
+    )
+    rows = out.collect()
+    clusters = {r["doc_id"]: r["cluster_id"] for r in rows}
+    representative = {r["doc_id"]: r["duplicate_of"] for r in rows if r["duplicate_of"]}
+    return clusters, representative, summary.details, seconds
 
 
 def datasketch_pairs(ids, sets, num_perm=112, params=(14, 8)) -> set[tuple[str, str]]:
@@ -286,6 +292,57 @@ def explain(stage: dict[str, str], ref: dict[str, str], index, ref_edges) -> lis
     return out
 
 
+def miss_probability(j: float, bands: int = 14, rows: int = 8) -> float:
+    """Chance that a pair of Jaccard j shares no band (the LSH S-curve's complement)."""
+    return (1 - j**rows) ** bands
+
+
+def stage_buckets(ids, texts) -> dict[str, set[tuple[int, int]]]:
+    """doc_id -> its (band, key) buckets under the stage's own MinHasher and default config."""
+    cfg = DedupConfig()
+    mh = MinHasher(cfg.num_perm, cfg.bands, cfg.rows, cfg.ngram, cfg.seed)
+    keys = mh.band_keys(mh.signatures(mh.shingles([words(normalize(t, cfg.normalize)) for t in texts])))
+    return {d: {(b, int(k)) for b, k in enumerate(row)} for d, row in zip(ids, keys, strict=True)}
+
+
+def explain_pairs(stage_pairs, ref_pairs, index, buckets) -> dict:
+    """Every pair one clustering joins and the other does not, with its cause.
+
+    A pair at Jaccard >= 0.8 is direct: the side without it missed it, because its LSH bands never
+    collided (a chance the S-curve gives) or, for the stage only, because the pair collided only in
+    buckets whose star center was not similar to both, so both star edges failed verification. A
+    pair below 0.8 is transitive: one side joined it through a chain of direct pairs, so its cause
+    is one of the direct pairs.
+    """
+    out = {"direct": [], "transitive": 0}
+    for side, pairs in (("stage only", stage_pairs - ref_pairs), ("reference only", ref_pairs - stage_pairs)):
+        for a, b in sorted(pairs):
+            j = jaccard(index[a], index[b])
+            if j < THRESHOLD:
+                out["transitive"] += 1
+                continue
+            if side == "stage only":
+                cause = "datasketch LSH: no shared band"
+            elif buckets[a] & buckets[b]:
+                cause = "stage: shared a band, but only in buckets whose star center failed verification"
+            else:
+                cause = "stage LSH: no shared band"
+            out["direct"].append(
+                {
+                    "pair": [a, b],
+                    "jaccard": round(j, 4),
+                    "found by": side,
+                    "cause": cause,
+                    "miss_probability": round(miss_probability(j), 4),
+                }
+            )
+    counts: dict[str, int] = defaultdict(int)
+    for d in out["direct"]:
+        counts[d["cause"]] += 1
+    out["direct_by_cause"] = dict(counts)
+    return out
+
+
 def _cross_family_truth(predicted_sets, docs, index, truth):
     """Pairs predicted across families: added to the truth when their exact Jaccard is >= 0.8."""
     family = {d["doc_id"]: d["family"] for d in docs}
@@ -319,7 +376,7 @@ def main(argv=None) -> int:
     import shutil
 
     shutil.rmtree(args.workdir, ignore_errors=True)
-    stage, details, stage_seconds = stage_clusters(docs, Path(args.workdir))
+    stage, representative, details, stage_seconds = stage_clusters(docs, Path(args.workdir))
     from slm_curator.config import load_config
     from slm_curator.spark import get_spark
 
@@ -343,20 +400,56 @@ def main(argv=None) -> int:
             name: round(len(found & band) / len(band), 4) if band else None
             for name, found in predicted.items()
         }
-    results = {name: score(found, truth) for name, found in predicted.items()}
     ref, ref_edges = reference_clusters(ids, sets)
+    predicted["reference clusters (datasketch 14x8 + exact Jaccard + union-find)"] = cluster_pairs(ref)
+    # What connected components aim at: pairs linked by a chain of pairs at >= 0.8.
+    roots = components(truth)
+    closure = cluster_pairs({d: roots.get(d, d) for d in ids})
+    results = {
+        name: {"pairs_at_0.8": score(found, truth), "chains_at_0.8": score(found, closure)}
+        for name, found in predicted.items()
+    }
     diffs = explain(stage, ref, index, ref_edges)
-    print(f"\n{'method':<52} {'precision':>9} {'recall':>7} {'F1':>7} {'pairs':>7}")
+    pair_diffs = explain_pairs(
+        predicted["slm-curator dedup stage (clusters)"],
+        cluster_pairs(ref),
+        index,
+        stage_buckets(ids, [d["text"] for d in docs]),
+    )
+    to_rep = [jaccard(index[d], index[r]) for d, r in representative.items()]
+    drops = {
+        "duplicates": len(to_rep),
+        "at_0.8_to_representative": sum(j >= THRESHOLD for j in to_rep) / max(1, len(to_rep)),
+        "min_jaccard_to_representative": round(min(to_rep), 4) if to_rep else None,
+    }
+    expected_misses = sum(miss_probability(jaccard(index[a], index[b])) for a, b in truth)
+    print(f"\n{'':<74} {'pairs at >= 0.8':^26}   {'chains of pairs at >= 0.8':^26}")
+    print(
+        f"{'method':<66} {'pairs':>7} {'precision':>9} {'recall':>7} {'F1':>7}   {'precision':>9} {'recall':>7} {'F1':>7}"
+    )
     for name, r in results.items():
-        print(f"{name:<52} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} {r['pairs']:>7}")
-    print("\nrecall by true Jaccard:")
+        a, c = r["pairs_at_0.8"], r["chains_at_0.8"]
+        print(
+            f"{name:<66} {a['pairs']:>7} {a['precision']:>9.4f} {a['recall']:>7.4f} {a['f1']:>7.4f}"
+            f"   {c['precision']:>9.4f} {c['recall']:>7.4f} {c['f1']:>7.4f}"
+        )
+    print(
+        f"\nstage duplicates at Jaccard >= {THRESHOLD} to their representative: "
+        f"{drops['at_0.8_to_representative']:.4f} of {drops['duplicates']} (lowest {drops['min_jaccard_to_representative']})"
+    )
+    print(f"expected true pairs sharing no band (14 x 8 S-curve): {expected_misses:.1f} of {len(truth)}")
+    print("\nrecall by true Jaccard, columns: " + " | ".join(next(iter(bands.values()))))
     for band, row in bands.items():
         print(f"  {band:<14} " + "  ".join(f"{v if v is not None else '-'}" for v in row.values()))
     print(
-        f"\nstage vs reference (datasketch 14x8 + exact Jaccard + union-find): {len(diffs)} documents differ"
+        f"\nstage vs reference (datasketch 14x8 + exact Jaccard + union-find): {len(diffs)} documents differ;"
+        f" pairs joined by one side only: {len(pair_diffs['direct'])} direct (>= {THRESHOLD}),"
+        f" {pair_diffs['transitive']} transitive (< {THRESHOLD}, through a direct one)"
     )
-    for d in diffs[:20]:
-        print("  ", json.dumps(d))
+    for cause, n in sorted(pair_diffs["direct_by_cause"].items()):
+        print(f"  {n:>4}  {cause}")
+    for d in pair_diffs["direct"]:
+        print("   ", json.dumps(d))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         json.dumps(
@@ -374,7 +467,13 @@ def main(argv=None) -> int:
                 "results": results,
                 "recall_by_jaccard": bands,
                 "stage": {"details": details, "seconds": stage_seconds},
-                "stage_vs_reference": {"documents_differing": len(diffs), "differences": diffs},
+                "stage_duplicates": drops,
+                "expected_pairs_sharing_no_band": expected_misses,
+                "stage_vs_reference": {
+                    "documents_differing": len(diffs),
+                    "pairs": pair_diffs,
+                    "documents": diffs,
+                },
             },
             indent=1,
         )

@@ -186,3 +186,36 @@ def test_incremental_batch_joins_old_clusters_without_moving_old_flags(spark, cf
     fourth, rebuilt = _dedup(spark, cfg, jaccard_threshold=0.7)
     assert "full run" in fourth.details["duplicate rate"] and fourth.new_rows == 0
     assert rebuilt["n001"]["keep"] and rebuilt["o001"]["duplicate_of"] == "n001"  # longest wins afresh
+
+
+def test_a_member_whose_star_edge_fails_is_checked_against_the_next_members(spark, cfg):
+    """Near copies that share a bucket only with a dissimilar, smaller doc_id still meet."""
+    from slm_curator.dedup import candidates
+    from slm_curator.dedup.minhash import jaccard
+    from slm_curator.dedup.signatures import hasher
+    from slm_curator.schemas import DEDUP_SIGNATURE
+
+    a, p = _text(11, 400), _text(15, 400)
+    b = _edit(a, 0.06, 12)
+    q = _edit(p, 0.01, 16)
+    texts = {
+        "a": a, "b": b, "c": _edit(b, 0.005, 13), "d": _text(14, 400),  # bucket 7: b ~ c, neither ~ a
+        "p": p, "q": q, "r": _edit(q, 0.02, 17),  # bucket 8: q ~ p passes, r ~ q but not ~ p
+    }  # fmt: skip
+    sets = dict(zip(texts, hasher(cfg.dedup).shingle_sets([t.split() for t in texts.values()]), strict=True))
+    j = {pair: jaccard(sets[pair[0]], sets[pair[1]]) for pair in ("ba", "ca", "cb", "qp", "rp", "rq")}
+    assert j["cb"] >= 0.8 > max(j["ba"], j["ca"]) and j["qp"] >= 0.8 > j["rp"] and j["rq"] >= 0.8, j
+    sigs = spark.createDataFrame(
+        [(d, i, f"h{d}", [8 if d in "pqr" else 7], 400, 396) for i, d in enumerate(texts)], DEDUP_SIGNATURE
+    )
+    frame = spark.createDataFrame(list(texts.items()), "doc_id string, text string")
+
+    def accepted(centers):
+        section = dataclasses.replace(cfg.dedup, star_centers=centers)
+        edges = candidates.near_edges(sigs, frame, section).collect()
+        assert len(edges) == len({(e["src"], e["dst"]) for e in edges})  # each pair checked once
+        return {e["src"] + e["dst"] for e in edges if e["verified"]}, len(edges)
+
+    assert accepted(1) == ({"qp"}, 5)  # b, c, d -> a and q, r -> p
+    assert accepted(2) == ({"qp", "cb", "rq"}, 8)  # + c, d -> b and r -> q
+    assert accepted(3) == ({"qp", "cb", "rq"}, 9)  # + d -> c

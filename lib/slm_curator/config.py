@@ -174,6 +174,8 @@ class DedupConfig:
     verify: bool = True
     # Verified edges need at least this exact Jaccard.
     jaccard_threshold: float = 0.8
+    # With verify: each LSH bucket member is checked against this many of the bucket's smallest members (1: a plain star).
+    star_centers: int = 3
     # Representative of a cluster: longest text, highest quality_score, or earliest ingested_at; ties by doc_id.
     representative: Literal["longest", "quality", "earliest"] = "longest"
     # Components: rounds between checkpoints that cut the lineage (the rounds in between are cached).
@@ -674,7 +676,16 @@ def _check_semantics(cfg: PipelineConfig) -> None:
 
 
 def check_dedup(d: DedupConfig) -> None:
-    for key in ("ngram", "num_perm", "bands", "rows", "checkpoint_every", "max_rounds", "batch_size"):
+    for key in (
+        "ngram",
+        "num_perm",
+        "bands",
+        "rows",
+        "star_centers",
+        "checkpoint_every",
+        "max_rounds",
+        "batch_size",
+    ):
         if getattr(d, key) < 1:
             raise ConfigError(f"dedup.{key}: must be a positive integer, got {getattr(d, key)}")
     if d.bands * d.rows > d.num_perm:

@@ -5,18 +5,37 @@ k - 1 edges, never k^2 / 2, so a bucket of 10,000 boilerplate pages costs 9,999 
 over the union of star edges are the components over all pairs, because a star spans its group.
 Only one document per exact hash (the smallest id) takes part in banding: its copies join it through
 their exact edges, so copies never crowd the LSH buckets.
+
+With verification a star can lose a pair: a member not similar to the center fails, though it may be
+similar to another member. So with verification each member is linked to the bucket's
+`dedup.star_centers` smallest members (default 3), all checked in one pass: still linear in the
+bucket's size, and a pair is lost only when neither is among the first centers and each fails them.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 EDGE_COLUMNS = ["src", "dst", "kind", "jaccard", "verified"]
+BUCKET = ["band", "key"]
 
 
-def _stars(members: DataFrame, group: list[str]) -> DataFrame:
-    """(doc_id, *group) -> (src, dst): every member of a group of 2+ linked to the group's smallest id."""
+def _stars(members: DataFrame, group: list[str], centers: int = 1) -> DataFrame:
+    """(doc_id, *group) -> (src, dst): every member of a group of 2+ linked to its `centers` smallest ids
+    (smaller than its own), so src > dst always."""
+    if centers > 1:
+        ranked = members.withColumn(
+            "_rank", F.row_number().over(Window.partitionBy(*group).orderBy("doc_id"))
+        )
+        heads = ranked.where(F.col("_rank") <= centers).select(
+            *group, F.col("doc_id").alias("dst"), F.col("_rank").alias("_head")
+        )
+        return (
+            ranked.join(heads, group)
+            .where(F.col("_head") < F.col("_rank"))
+            .select(F.col("doc_id").alias("src"), "dst")
+        )
     centers = (
         members.groupBy(*group)
         .agg(F.min("doc_id").alias("center"), F.count(F.lit(1)).alias("members"))
@@ -49,27 +68,31 @@ def band_rows(signatures: DataFrame) -> DataFrame:
     return signatures.select("doc_id", F.posexplode("bands").alias("band", "key"))
 
 
-def band_edges(signatures: DataFrame, touching: DataFrame | None = None) -> DataFrame:
-    """Star edges of every LSH bucket with 2+ members; with `touching` (doc_id), only its buckets."""
+def bucket_rows(signatures: DataFrame, touching: DataFrame | None = None) -> DataFrame:
+    """(doc_id, band, key) of the banded documents; with `touching` (doc_id), only its buckets."""
     rows = band_rows(canonical(signatures))
     if touching is not None:
-        buckets = rows.join(touching, "doc_id", "left_semi").select("band", "key").distinct()
-        rows = rows.join(buckets, ["band", "key"], "left_semi")
-    return _stars(rows, ["band", "key"]).distinct()
+        buckets = rows.join(touching, "doc_id", "left_semi").select(*BUCKET).distinct()
+        rows = rows.join(buckets, BUCKET, "left_semi")
+    return rows
 
 
-def verify(edges: DataFrame, texts: DataFrame, cfg) -> DataFrame:
-    """(src, dst) -> (src, dst, jaccard, verified): exact Jaccard of the two documents' shingle sets.
+def band_edges(signatures: DataFrame, touching: DataFrame | None = None, centers: int = 1) -> DataFrame:
+    """Star edges of every LSH bucket with 2+ members; with `touching` (doc_id), only its buckets."""
+    return _stars(bucket_rows(signatures, touching), BUCKET, centers).distinct()
 
-    Each document's set is computed once (the shingle UDF runs on the distinct endpoints) and the two
-    sides meet in Spark's `array_intersect`; `texts` is (doc_id, text).
-    """
+
+def endpoint_sets(edges: DataFrame, texts: DataFrame, cfg) -> DataFrame:
+    """(doc_id, shingles) of every endpoint, computed once and materialised (both join sides read it)."""
     from slm_curator.dedup.signatures import shingle_sets
 
-    edges = edges.localCheckpoint(eager=True)  # small, and read three times below
     ends = edges.select(F.col("src").alias("doc_id")).unionByName(edges.select(F.col("dst").alias("doc_id")))
-    # Materialised once: both sides of the join read it (the UDF would otherwise run twice).
-    sets = shingle_sets(texts.join(ends.distinct(), "doc_id", "left_semi"), cfg).localCheckpoint(eager=True)
+    return shingle_sets(texts.join(ends.distinct(), "doc_id", "left_semi"), cfg).localCheckpoint(eager=True)
+
+
+def verify(edges: DataFrame, sets: DataFrame, cfg) -> DataFrame:
+    """(src, dst) -> (src, dst, jaccard, verified): exact Jaccard of the two shingle sets, which meet in
+    Spark's `array_intersect`; `sets` is (doc_id, shingles) from `endpoint_sets`."""
     a = sets.select(F.col("doc_id").alias("src"), F.col("shingles").alias("a"))
     b = sets.select(F.col("doc_id").alias("dst"), F.col("shingles").alias("b"))
     inter = F.size(F.array_intersect("a", "b"))
@@ -84,12 +107,14 @@ def verify(edges: DataFrame, texts: DataFrame, cfg) -> DataFrame:
 
 
 def near_edges(signatures: DataFrame, texts: DataFrame, cfg, touching=None) -> DataFrame:
-    """Band edges (between documents of different exact hashes), verified, or with verify off all accepted."""
-    edges = band_edges(signatures, touching)
-    if cfg.verify:
-        checked = verify(edges, texts, cfg)
-    else:
+    """Band edges (between documents of different exact hashes), verified, or with verify off all
+    accepted (one center then gives the same components); `texts` is (doc_id, text)."""
+    if not cfg.verify:
+        edges = band_edges(signatures, touching)
         checked = edges.withColumns({"jaccard": F.lit(None).cast("double"), "verified": F.lit(True)})
+    else:
+        edges = band_edges(signatures, touching, cfg.star_centers).localCheckpoint(eager=True)
+        checked = verify(edges, endpoint_sets(edges, texts, cfg), cfg)
     return checked.withColumn("kind", F.lit("near")).select(*EDGE_COLUMNS)
 
 

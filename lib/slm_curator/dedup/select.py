@@ -20,11 +20,12 @@ def check_policy(policy: str, columns: list[str], table: str) -> None:
         )
 
 
-def priority(policy: str, text_column: str) -> list[Column]:
-    """Sort order of a cluster's members, best first; doc_id breaks every tie, so the choice is total."""
+def priority(policy: str) -> list[Column]:
+    """Sort order of a cluster's members, best first; doc_id breaks every tie, so the choice is total.
+    `longest` reads `_length` (the text's characters), so the members need not carry their text."""
     first = [F.col("_keep_in").desc()]  # a member the previous stage kept beats one it dropped
     if policy == "longest":
-        first.append(F.length(text_column).desc_nulls_last())
+        first.append(F.col("_length").desc_nulls_last())
     elif policy == "quality":
         first.append(F.col("quality_score").desc_nulls_last())
     elif policy == "earliest":
@@ -32,9 +33,9 @@ def priority(policy: str, text_column: str) -> list[Column]:
     return [*first, F.col("doc_id").asc()]
 
 
-def choose_representatives(clustered: DataFrame, policy: str, text_column: str) -> DataFrame:
-    """(…, cluster_id, _keep_in) -> + is_duplicate, duplicate_of, cluster_size."""
-    ordered = Window.partitionBy("cluster_id").orderBy(*priority(policy, text_column))
+def choose_representatives(clustered: DataFrame, policy: str) -> DataFrame:
+    """(…, cluster_id, _keep_in, _length) -> + is_duplicate, duplicate_of, cluster_size."""
+    ordered = Window.partitionBy("cluster_id").orderBy(*priority(policy))
     whole = Window.partitionBy("cluster_id")
     rank = F.row_number().over(ordered)
     return clustered.withColumns(

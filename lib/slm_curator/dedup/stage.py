@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from slm_curator import delta
 from slm_curator.dedup import candidates
 from slm_curator.dedup.components import connected_components
-from slm_curator.dedup.select import check_policy, choose_representatives
+from slm_curator.dedup.select import POLICY_COLUMNS, check_policy, choose_representatives
 from slm_curator.dedup.signatures import signatures
 from slm_curator.errors import ConfigError
 from slm_curator.fingerprint import fingerprint
@@ -57,10 +57,16 @@ class DedupRun:
     notes: list[str] = field(default_factory=list)
 
 
+SIGNATURE_ALGORITHM = 2  # bump when normalisation or hashing code changes what a signature is
+
+
 def signature_fingerprint(cfg) -> str:
     """What a stored signature depends on; anything else may change and the signatures stay valid."""
     keys = ("text_column", "normalize", "near_duplicates", "ngram", "num_perm", "bands", "rows", "seed")
-    return fingerprint({k: getattr(cfg, k) for k in keys} | {"normalize": dataclasses.asdict(cfg.normalize)})
+    return fingerprint(
+        {k: getattr(cfg, k) for k in keys}
+        | {"normalize": dataclasses.asdict(cfg.normalize), "algorithm": SIGNATURE_ALGORITHM}
+    )
 
 
 def input_documents(ctx: StageContext) -> DataFrame:
@@ -80,6 +86,7 @@ def input_documents(ctx: StageContext) -> DataFrame:
             "_text": F.col(cfg.text_column),
             "_keep_in": keep_in,
             "_text_key": F.xxhash64(F.col(cfg.text_column)),
+            "_length": F.length(F.col(cfg.text_column)),
         }
     )
 
@@ -112,7 +119,8 @@ def update_signatures(spark, docs: DataFrame, cfg, ref: delta.TableRef, full: bo
             if table.count() > current.count():
                 delta.write(current.localCheckpoint(eager=True), ref, "overwrite", user_metadata=fp)
     current = delta.read(spark, ref).where(F.col("config") == fp).drop("config")
-    return current.join(keys.select(*key_cols), key_cols, "left_semi"), hashed
+    # Materialised: every later step reads it, and the semi-join would rescan and rehash every text.
+    return current.join(keys.select(*key_cols), key_cols, "left_semi").localCheckpoint(eager=True), hashed
 
 
 def _edges_and_components(ctx, docs, sigs, run: DedupRun, touching=None):
@@ -171,13 +179,18 @@ def _components(ctx, accepted, run: DedupRun):
 def full_run(ctx, docs, sigs, run: DedupRun):
     accepted = _edges_and_components(ctx, docs, sigs, run)
     comps = _components(ctx, accepted, run)
+    policy = ctx.section.representative
+    # Decided on narrow rows, then joined to the documents once: the text is shuffled once, not thrice.
+    narrow = [c for c in ("doc_id", "_keep_in", "_length", POLICY_COLUMNS.get(policy)) if c]
     clustered = (
-        docs.join(sigs.select("doc_id", "exact_hash"), "doc_id", "left")
+        docs.select(*narrow)
+        .join(sigs.select("doc_id", "exact_hash"), "doc_id", "left")
         .join(comps.assignments.withColumnRenamed("node", "doc_id"), "doc_id", "left")
         .withColumn("cluster_id", F.coalesce("root", "doc_id"))
         .drop("root")
     )
-    return choose_representatives(clustered, ctx.section.representative, "_text"), comps
+    decided = choose_representatives(clustered, policy).drop(*narrow[1:])
+    return docs.join(decided, "doc_id"), comps
 
 
 def incremental_run(ctx, docs, sigs, previous: DataFrame, run: DedupRun):
@@ -234,7 +247,6 @@ def incremental_run(ctx, docs, sigs, previous: DataFrame, run: DedupRun):
     fresh = choose_representatives(
         placed.where(F.col("target").isNull()).withColumn("cluster_id", F.coalesce("root", "doc_id")),
         ctx.section.representative,
-        "_text",
     ).drop("cluster_size")
     new_rows = joined.drop("root", "target", "rep").unionByName(fresh.drop("root", "target", "rep"))
     # An old row's keep stays what it was: a representative keeps the input's keep, a duplicate stays dropped.
