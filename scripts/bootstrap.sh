@@ -26,7 +26,10 @@ fi
 
 # llama-cpp-python (the judge extra) builds llama.cpp from source: text models only, no multimodal
 # library, examples, tests or C++ tools, which roughly halves the build (about 5 minutes on 2 cores).
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF}"
+# Portable x86-64 (AVX2/FMA/F16C) instead of -march=native: a native build on a CPU with AMX tiles
+# segfaults in llama_decode under this VM, and pip's wheel cache would carry a native build to
+# other CPUs. (On other architectures ggml ignores the x86 flags.)
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 
 hash="$(cat constraints.txt setup.cfg pyproject.toml | cksum | cut -d' ' -f1)"
 stamp="$venv/.slm-installed-$hash-${extras:-base}"
@@ -42,12 +45,29 @@ covered() {
   done
   return 1
 }
-if ! covered; then
+covered_before=0
+if covered; then covered_before=1; fi
+if [ "$covered_before" = 0 ]; then
   echo "bootstrap: installing slm-curator${extras:+[$extras]} with pinned versions (first run: about 10 minutes, most of it building llama.cpp)"
   "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
   "$venv/bin/python" -m pip install --quiet --constraint constraints.txt --editable ".${extras:+[$extras]}"
   rm -f "$venv"/.slm-installed-*
   touch "$stamp"
+fi
+
+# A llama.cpp built with other flags (an older bootstrap's native build) is rebuilt once, bypassing
+# pip's wheel cache, which keys wheels by version and not by CMAKE_ARGS.
+llama_stamp="$venv/.slm-llama-$(printf '%s' "$CMAKE_ARGS" | cksum | cut -d' ' -f1)"
+if [ -d "$venv/lib" ] && "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llama_cpp') is None)" 2>/dev/null; then
+  if [ ! -f "$llama_stamp" ]; then
+    if [ -n "$(ls "$venv"/.slm-llama-* 2>/dev/null)" ] || [ "$covered_before" = 1 ]; then
+      echo "bootstrap: rebuilding llama-cpp-python with CMAKE_ARGS=$CMAKE_ARGS"
+      version="$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('llama_cpp_python'))")"
+      "$venv/bin/python" -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "llama_cpp_python==$version"
+    fi
+    rm -f "$venv"/.slm-llama-*
+    touch "$llama_stamp"
+  fi
 fi
 
 if ! "$venv/bin/python" -m slm_curator.spark --check >/dev/null 2>&1; then
