@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 from slm_curator.config import DedupConfig  # noqa: E402
 from slm_curator.dedup.minhash import MinHasher, jaccard  # noqa: E402
 from slm_curator.dedup.union_find import components  # noqa: E402
-from slm_curator.text.normalize import normalize, words  # noqa: E402
+from slm_curator.text.normalize import normalize_batch  # noqa: E402
 
 THRESHOLD = 0.8
 EDITS = ("insert", "delete", "substitute", "move")
@@ -80,7 +80,7 @@ def real_documents(shared: Path = SHARED) -> list[str]:
 
 def shingle_sets(texts: list[str], mh: MinHasher) -> list[np.ndarray]:
     cfg = DedupConfig()
-    return mh.shingle_sets([words(normalize(t, cfg.normalize)) for t in texts])
+    return mh.shingle_sets(normalize_batch(texts, cfg.normalize)[1])
 
 
 def distinct(texts: list[str], threshold: float = 0.5) -> list[str]:
@@ -241,8 +241,8 @@ def spark_ml_pairs(docs: list[dict], spark) -> set[tuple[str, str]]:
 
     cfg = DedupConfig()
     rows = []
-    for d in docs:
-        w = words(normalize(d["text"], cfg.normalize))
+    lists = normalize_batch([d["text"] for d in docs], cfg.normalize)[1].to_pylist()
+    for d, w in zip(docs, lists, strict=True):
         grams = [" ".join(w[i : i + 5]) for i in range(max(1, len(w) - 4))]
         rows.append((d["doc_id"], grams))
     frame = spark.createDataFrame(rows, "doc_id string, grams array<string>")
@@ -301,7 +301,7 @@ def stage_buckets(ids, texts) -> dict[str, set[tuple[int, int]]]:
     """doc_id -> its (band, key) buckets under the stage's own MinHasher and default config."""
     cfg = DedupConfig()
     mh = MinHasher(cfg.num_perm, cfg.bands, cfg.rows, cfg.ngram, cfg.seed)
-    keys = mh.band_keys(mh.signatures(mh.shingles([words(normalize(t, cfg.normalize)) for t in texts])))
+    keys = mh.band_keys(mh.signatures(mh.shingles(normalize_batch(texts, cfg.normalize)[1])))
     return {d: {(b, int(k)) for b, k in enumerate(row)} for d, row in zip(ids, keys, strict=True)}
 
 

@@ -45,29 +45,41 @@ covered() {
   done
   return 1
 }
-covered_before=0
-if covered; then covered_before=1; fi
-if [ "$covered_before" = 0 ]; then
+
+# pip's wheel cache keys a wheel built from an sdist by name and version, not by CMAKE_ARGS, so a
+# brand-new venv could be handed a llama.cpp built natively elsewhere (it segfaults here). The wheel
+# is built once per flags, Python and machine into a folder named by them, without pip's cache.
+llama_version="$(sed -n 's/^llama_cpp_python==//p' constraints.txt)"
+llama_key="$(printf '%s|%s|%s|%s' "$CMAKE_ARGS" "$llama_version" "$("$venv/bin/python" -c 'import sys; print(sys.version_info[:2])')" "$(uname -m)" | cksum | cut -d' ' -f1)"
+llama_stamp="$venv/.slm-llama-$llama_key"
+llama_wheels="${XDG_CACHE_HOME:-$HOME/.cache}/slm-curator/llama-wheels/$llama_key"
+install_llama() {
+  if ! ls "$llama_wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    echo "bootstrap: building llama-cpp-python $llama_version with CMAKE_ARGS=$CMAKE_ARGS (about 5 minutes)"
+    mkdir -p "$llama_wheels.tmp"
+    "$venv/bin/python" -m pip wheel --quiet --no-cache-dir --no-deps --no-binary llama_cpp_python \
+      --wheel-dir "$llama_wheels.tmp" "llama_cpp_python==$llama_version"
+    rm -rf "$llama_wheels" && mv "$llama_wheels.tmp" "$llama_wheels"
+  fi
+  "$venv/bin/python" -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "$llama_wheels"/llama_cpp_python-*.whl
+  rm -f "$venv"/.slm-llama-*
+  touch "$llama_stamp"
+}
+wants_judge=0
+case ",$extras," in *",judge,"*) wants_judge=1 ;; esac
+
+if ! covered; then
   echo "bootstrap: installing slm-curator${extras:+[$extras]} with pinned versions (first run: about 10 minutes, most of it building llama.cpp)"
   "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
+  if [ "$wants_judge" = 1 ] && [ ! -f "$llama_stamp" ]; then install_llama; fi
   "$venv/bin/python" -m pip install --quiet --constraint constraints.txt --editable ".${extras:+[$extras]}"
   rm -f "$venv"/.slm-installed-*
   touch "$stamp"
 fi
-
-# A llama.cpp built with other flags (an older bootstrap's native build) is rebuilt once, bypassing
-# pip's wheel cache, which keys wheels by version and not by CMAKE_ARGS.
-llama_stamp="$venv/.slm-llama-$(printf '%s' "$CMAKE_ARGS" | cksum | cut -d' ' -f1)"
-if [ -d "$venv/lib" ] && "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llama_cpp') is None)" 2>/dev/null; then
-  if [ ! -f "$llama_stamp" ]; then
-    if [ -n "$(ls "$venv"/.slm-llama-* 2>/dev/null)" ] || [ "$covered_before" = 1 ]; then
-      echo "bootstrap: rebuilding llama-cpp-python with CMAKE_ARGS=$CMAKE_ARGS"
-      version="$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('llama_cpp_python'))")"
-      "$venv/bin/python" -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "llama_cpp_python==$version"
-    fi
-    rm -f "$venv"/.slm-llama-*
-    touch "$llama_stamp"
-  fi
+# A venv whose llama.cpp came from other flags (an older bootstrap's native build, or pip's cache)
+# gets the wheel built with these.
+if [ ! -f "$llama_stamp" ] && "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llama_cpp') is None)" 2>/dev/null; then
+  install_llama
 fi
 
 if ! "$venv/bin/python" -m slm_curator.spark --check >/dev/null 2>&1; then

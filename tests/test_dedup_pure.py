@@ -13,7 +13,7 @@ from slm_curator.config import DedupConfig
 from slm_curator.dedup.minhash import MinHasher, estimated_jaccard, jaccard
 from slm_curator.dedup.signatures import exact_hash, signature_rows
 from slm_curator.dedup.union_find import components
-from slm_curator.text.normalize import Normalization, normalize, words
+from slm_curator.text.normalize import Normalization, normalize, normalize_batch, words
 
 VOCAB = [f"w{i}" for i in range(5000)]
 
@@ -33,6 +33,56 @@ def test_normalize_erases_case_space_punctuation_and_compatibility_forms():
     assert normalize("A  b", Normalization(whitespace=False, lowercase=False)) == "A  b"
     # Scripts without case or spaces between words survive (only punctuation goes).
     assert normalize("東京は、晴れ。") == "東京は 晴れ"
+
+
+EDGE_TEXTS = [
+    None,
+    "",
+    "   \n\t ",
+    "İstanbul ŞEHİR straße ǅ",  # special and title case
+    "ｆｕｌｌ　ｗｉｄｔｈ①",  # ideographic space, compatibility forms
+    "a\x1cb\u2028c\u00a0d\u200be",  # separators of several kinds, a zero-width space
+    "emoji 🙂🙂 and ZWJ 👩‍💻 — “quotes” «guillemets»",
+    "Tiếng Việt có dấu; العربية، نص؛ עברית",
+    "x" * 70_000,  # one long word
+]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        Normalization(),
+        Normalization(digits=True),
+        Normalization(whitespace=False, lowercase=False, punctuation=False, unicode_form="none"),
+        Normalization(unicode_form="NFD"),
+    ],
+)
+def test_a_batch_normalises_each_text_as_alone_and_words_agree(how):
+    normalized, lists = normalize_batch(EDGE_TEXTS, how)
+    assert normalized == [normalize(t, how) for t in EDGE_TEXTS]
+    assert lists.to_pylist() == [words(n) for n in normalized]
+    assert all("" not in w for w in lists.to_pylist())
+    if how.whitespace:
+        assert all(n == " ".join(w) for n, w in zip(normalized, lists.to_pylist(), strict=True))
+    # Batch neighbours do not change a text's result.
+    assert normalize_batch(EDGE_TEXTS[::-1], how)[0] == normalized[::-1]
+
+
+def test_unicode_forms_compose_and_decompose_as_named():
+    composed, decomposed = "dobr\u00fd", "dobry\u0301"
+    assert normalize(decomposed) == composed  # NFKC composes (Arrow's own kernel would not)
+    assert normalize(composed, Normalization(unicode_form="NFD")) == decomposed
+    assert normalize(composed, Normalization(unicode_form="none")) == composed
+
+
+def test_shingles_from_arrow_lists_equal_shingles_from_word_lists():
+    mh = MinHasher()
+    rng = random.Random(3)
+    docs = [_doc(rng, n) for n in (0, 1, 4, 5, 6, 200)]
+    texts = [" ".join(d) for d in docs]
+    from_arrow = mh.shingles(normalize_batch(texts)[1])
+    from_lists = mh.shingles(docs)
+    assert all(np.array_equal(a, b) for a, b in zip(from_arrow, from_lists, strict=True))
 
 
 def test_exact_hash_is_none_without_text_and_equal_for_normalised_equals():

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import xxhash
 
-from slm_curator.dedup.minhash import MinHasher
-from slm_curator.text.normalize import normalize, words
+from slm_curator.dedup.minhash import MinHasher, distinct_count
+from slm_curator.text.normalize import normalize_batch
 
 SIGNATURE_COLUMNS = ["doc_id", "text_key", "exact_hash", "bands", "words", "shingles"]
 
@@ -32,17 +33,16 @@ def exact_hash(normalized: str) -> str | None:
 def signature_rows(texts: list, cfg, mh: MinHasher | None = None) -> dict[str, list]:
     """Pure: exact hash, band keys (None without words or when near duplicates are off), counts."""
     mh = mh or hasher(cfg)
-    normalized = [normalize(t if isinstance(t, str) else "", cfg.normalize) for t in texts]
-    docs = [words(n) for n in normalized]
+    normalized, docs = normalize_batch([t if isinstance(t, str) else None for t in texts], cfg.normalize)
     out = {
         "exact_hash": [exact_hash(n) for n in normalized],
-        "words": [len(d) for d in docs],
+        "words": pc.list_value_length(docs).to_numpy(zero_copy_only=False).tolist(),
     }
     if cfg.near_duplicates:
         shingles = mh.shingles(docs)
         keys = mh.band_keys(mh.signatures(shingles))
         out["bands"] = [k if len(s) else None for k, s in zip(keys, shingles, strict=True)]
-        out["shingles"] = [len(np.unique(s)) for s in shingles]
+        out["shingles"] = [distinct_count(s) for s in shingles]
     else:
         out["bands"] = [None] * len(texts)
         out["shingles"] = [0] * len(texts)
@@ -70,8 +70,10 @@ def shingle_sets(docs, cfg):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         mh = hasher(cfg)
         for batch in batches:
-            texts = [normalize(t if isinstance(t, str) else "", cfg.normalize) for t in batch["text"]]
-            sets = mh.shingle_sets([words(t) for t in texts])
+            _, docs = normalize_batch(
+                [t if isinstance(t, str) else None for t in batch["text"]], cfg.normalize
+            )
+            sets = mh.shingle_sets(docs)
             yield pd.DataFrame({"doc_id": batch["doc_id"], "shingles": [s.view(np.int64) for s in sets]})
 
     docs.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.batch_size))

@@ -57,7 +57,7 @@ class DedupRun:
     notes: list[str] = field(default_factory=list)
 
 
-SIGNATURE_ALGORITHM = 2  # bump when normalisation or hashing code changes what a signature is
+SIGNATURE_ALGORITHM = 3  # bump when normalisation or hashing code changes what a signature is
 
 
 def signature_fingerprint(cfg) -> str:
@@ -105,6 +105,8 @@ def update_signatures(spark, docs: DataFrame, cfg, ref: delta.TableRef, full: bo
         hashed = delta.write(
             signatures(keys, cfg).withColumn("config", F.lit(fp)), ref, "overwrite", user_metadata=fp
         ).rows_inserted
+        # A new table holds exactly these documents: no need to rescan and rehash every text to match.
+        return delta.read(spark, ref).drop("config").localCheckpoint(eager=True), hashed
     else:
         stored = delta.read(spark, ref).where(F.col("config") == fp)
         missing = keys.join(stored.select(*key_cols), key_cols, "left_anti")
