@@ -1,8 +1,8 @@
 """MinHash signatures and LSH band keys for a batch of documents, vectorised with numpy (no Spark).
 
 Shingles are word n-grams hashed to 64 bits. Each word is hashed once per batch (dictionary-encoded
-by Arrow first, so a batch's vocabulary, not its tokens, pays for the hashing); n-gram hashes are a rolling mix of
-word hashes over the whole batch at once. A permutation is x -> a*x + b mod 2^64 with odd a, applied
+by Arrow first, so a batch's vocabulary, not its tokens, pays for the hashing); n-gram hashes are a
+rolling mix of word hashes over the whole batch at once. A permutation is x -> a*x + b mod 2^64 with odd a, applied
 to well-mixed shingle hashes, and a signature is the minimum per permutation, taken in fixed-size
 blocks so one 10 MB document costs bounded memory. A document with fewer words than the shingle size
 gets one shingle of all its words: its own signature, never a shared empty one. A document without
@@ -144,10 +144,7 @@ def _distinct_sorted(values: np.ndarray) -> np.ndarray:
 
 
 def distinct_count(values: np.ndarray) -> int:
-    if len(values) < 2:
-        return len(values)
-    ordered = np.sort(values)
-    return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
+    return len(_distinct_sorted(values))
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

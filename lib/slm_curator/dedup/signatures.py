@@ -33,7 +33,7 @@ def exact_hash(normalized: str) -> str | None:
 def signature_rows(texts: list, cfg, mh: MinHasher | None = None) -> dict[str, list]:
     """Pure: exact hash, band keys (None without words or when near duplicates are off), counts."""
     mh = mh or hasher(cfg)
-    normalized, docs = normalize_batch([t if isinstance(t, str) else None for t in texts], cfg.normalize)
+    normalized, docs = normalize_batch(texts, cfg.normalize)
     out = {
         "exact_hash": [exact_hash(n) for n in normalized],
         "words": pc.list_value_length(docs).to_numpy(zero_copy_only=False).tolist(),
@@ -70,9 +70,7 @@ def shingle_sets(docs, cfg):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         mh = hasher(cfg)
         for batch in batches:
-            _, docs = normalize_batch(
-                [t if isinstance(t, str) else None for t in batch["text"]], cfg.normalize
-            )
+            _, docs = normalize_batch(batch["text"].tolist(), cfg.normalize)
             sets = mh.shingle_sets(docs)
             yield pd.DataFrame({"doc_id": batch["doc_id"], "shingles": [s.view(np.int64) for s in sets]})
 

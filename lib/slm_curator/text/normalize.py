@@ -42,12 +42,10 @@ class Normalization:
 
 
 def _erased(texts: Sequence[str | None], how: Normalization) -> pa.LargeStringArray:
-    """Every step but the whitespace one; None is the empty string."""
+    """Every step but the whitespace one; None (or any non-string, such as pandas' NaN) is empty."""
+    values = [t if isinstance(t, str) else "" for t in texts]
     if how.unicode_form != "none":
-        form = how.unicode_form
-        values = [unicodedata.normalize(form, t) if t else "" for t in texts]
-    else:
-        values = [t or "" for t in texts]
+        values = [unicodedata.normalize(how.unicode_form, t) for t in values]
     arr = pa.array(values, pa.large_string())
     if how.lowercase:
         arr = pc.utf8_lower(arr)
