@@ -14,8 +14,10 @@ bucket's size, and a pair is lost only when neither is among the first centers a
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from slm_curator.joins import broadcast_if_small
 
 EDGE_COLUMNS = ["src", "dst", "kind", "jaccard", "verified"]
 BUCKET = ["band", "key"]
@@ -23,29 +25,25 @@ BUCKET = ["band", "key"]
 
 def _stars(members: DataFrame, group: list[str], centers: int = 1) -> DataFrame:
     """(doc_id, *group) -> (src, dst): every member of a group of 2+ linked to its `centers` smallest ids
-    (smaller than its own), so src > dst always."""
-    if centers > 1:
-        ranked = members.withColumn(
-            "_rank", F.row_number().over(Window.partitionBy(*group).orderBy("doc_id"))
-        )
-        heads = ranked.where(F.col("_rank") <= centers).select(
-            *group, F.col("doc_id").alias("dst"), F.col("_rank").alias("_head")
-        )
-        return (
-            ranked.join(heads, group)
-            .where(F.col("_head") < F.col("_rank"))
-            .select(F.col("doc_id").alias("src"), "dst")
-        )
-    centers = (
+    (smaller than its own), so src > dst always.
+
+    One hash aggregation per group collects its sorted ids; nothing sorts the (mostly single-member)
+    groups as a window would. A group's ids are one array, as large as the group (a bucket of a
+    million boilerplate pages: ~20 MB in one task)."""
+    grouped = (
         members.groupBy(*group)
-        .agg(F.min("doc_id").alias("center"), F.count(F.lit(1)).alias("members"))
-        .where(F.col("members") > 1)
+        .agg(F.array_sort(F.collect_list("doc_id")).alias("_ids"))
+        .where(F.size("_ids") > 1)
     )
-    return (
-        members.join(centers, group)
-        .where(F.col("doc_id") != F.col("center"))
-        .select(F.col("doc_id").alias("src"), F.col("center").alias("dst"))
+    heads = F.slice("_ids", 1, centers)
+    pairs = F.transform(
+        F.slice("_ids", 2, F.size("_ids") - 1),
+        lambda src, i: F.transform(
+            F.slice(heads, 1, F.least(i + 1, F.lit(centers))),
+            lambda dst: F.struct(src.alias("src"), dst.alias("dst")),
+        ),
     )
+    return grouped.select(F.explode(F.flatten(pairs)).alias("_e")).select("_e.src", "_e.dst")
 
 
 def exact_edges(signatures: DataFrame) -> DataFrame:
@@ -87,7 +85,9 @@ def endpoint_sets(edges: DataFrame, texts: DataFrame, cfg) -> DataFrame:
     from slm_curator.dedup.signatures import shingle_sets
 
     ends = edges.select(F.col("src").alias("doc_id")).unionByName(edges.select(F.col("dst").alias("doc_id")))
-    return shingle_sets(texts.join(ends.distinct(), "doc_id", "left_semi"), cfg).localCheckpoint(eager=True)
+    # Broadcast when small: otherwise every document's text is shuffled to meet a few thousand ids.
+    ends = broadcast_if_small(ends.distinct().localCheckpoint(eager=True))
+    return shingle_sets(texts.join(ends, "doc_id", "left_semi"), cfg).localCheckpoint(eager=True)
 
 
 def verify(edges: DataFrame, sets: DataFrame, cfg) -> DataFrame:

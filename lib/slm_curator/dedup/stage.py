@@ -27,6 +27,7 @@ from slm_curator.dedup.select import POLICY_COLUMNS, check_policy, choose_repres
 from slm_curator.dedup.signatures import signatures
 from slm_curator.errors import ConfigError
 from slm_curator.fingerprint import fingerprint
+from slm_curator.joins import broadcast_if_small
 from slm_curator.stage import Stage, StageContext, StageResult, only_grew, read_stamp
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def _edges_and_components(ctx, docs, sigs, run: DedupRun, touching=None):
     """Exact and verified near edges, written to dedup_edges; the accepted ones (src, dst)."""
     cfg = ctx.section
     spark = ctx.spark
+    started = time.time()
     exact = candidates.exact_edges(sigs)
     if touching is not None:  # only groups with a new member; old-old edges are already decided
         exact = exact.join(touching.select(F.col("doc_id").alias("src")), "src", "left_semi").unionByName(
@@ -138,6 +140,7 @@ def _edges_and_components(ctx, docs, sigs, run: DedupRun, touching=None):
     if cfg.near_duplicates:
         texts = docs.select("doc_id", F.col("_text").alias("text"))
         edges = edges.unionByName(candidates.near_edges(sigs, texts, cfg, touching))
+    log.info("dedup: LSH candidates and their shingle sets (%.1fs)", time.time() - started)
     edges_ref = delta.table_ref(ctx.cfg.storage, cfg.edges_table)
     stamped = edges.withColumns(
         {"run_id": F.lit(ctx.run_id or ""), "input_version": F.lit(ctx.input.version)}
@@ -166,7 +169,8 @@ def _checkpoint_dir(ctx) -> str:
 
 def _components(ctx, accepted, run: DedupRun):
     cfg = ctx.section
-    comps = connected_components(accepted, _checkpoint_dir(ctx), cfg.checkpoint_every, cfg.max_rounds)
+    with _phase("connected components"):
+        comps = connected_components(accepted, _checkpoint_dir(ctx), cfg.checkpoint_every, cfg.max_rounds)
     run.rounds = comps.rounds
     for i, open_nodes in enumerate(comps.open_per_round, 1):  # the convergence curve, one point per round
         ctx.tracker.log_metrics({"components_open_nodes": open_nodes}, step=i)
@@ -191,8 +195,9 @@ def full_run(ctx, docs, sigs, run: DedupRun):
         .withColumn("cluster_id", F.coalesce("root", "doc_id"))
         .drop("root")
     )
-    decided = choose_representatives(clustered, policy).drop(*narrow[1:])
-    return docs.join(decided, "doc_id"), comps
+    decided = choose_representatives(clustered, policy).drop(*narrow[1:]).localCheckpoint(eager=True)
+    # Up to ~10 MB of decisions (about 60,000 documents) go to every task instead of the text to them.
+    return docs.join(broadcast_if_small(decided), "doc_id"), comps
 
 
 def incremental_run(ctx, docs, sigs, previous: DataFrame, run: DedupRun):
@@ -311,19 +316,40 @@ def dedup_work(ctx: StageContext) -> StageResult:
             f"{run.bridged_clusters} new documents' components touched several existing clusters; they joined "
             "the smallest (a full rebuild, e.g. after a config change, merges such clusters)"
         )
-    return _result(ctx, out_ref, run)
+    with _phase("summary"):
+        return _result(ctx, out_ref, run)
 
 
-def cluster_size_histogram(table: DataFrame) -> dict[str, int]:
-    """Clusters per size bin ("1", "2", "3-4", ..., "1000+"), from one small aggregate."""
-    sizes = table.groupBy("cluster_id").agg(F.count(F.lit(1)).alias("n"))
+def cluster_bins(table: DataFrame) -> list[dict]:
+    """Per cluster-size bin ("1", "2", "3-4", ..., "1000+"): clusters, rows, kept, duplicates and the
+    largest size, sorted by bin; one job (the rows of a table are the sum over its bins)."""
+    sizes = table.groupBy("cluster_id").agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.col("keep").cast("long")).alias("kept"),
+        F.sum(F.col("is_duplicate").cast("long")).alias("duplicates"),
+    )
     edges = list(SIZE_BINS)
     label = F.lit(f"{edges[-1]}+")
     for low, high in reversed(list(zip(edges, edges[1:], strict=False))):
         name = str(low) if high == low + 1 else f"{low}-{high - 1}"
         label = F.when(F.col("n") < high, F.lit(name)).otherwise(label)
-    rows = sizes.groupBy(label.alias("bin")).count().collect()
-    return {r["bin"]: int(r["count"]) for r in sorted(rows, key=lambda r: _bin_low(r["bin"]))}
+    rows = (
+        sizes.groupBy(label.alias("bin"))
+        .agg(
+            F.count(F.lit(1)).alias("clusters"),
+            F.sum("n").alias("rows"),
+            F.coalesce(F.sum("kept"), F.lit(0)).alias("kept"),
+            F.coalesce(F.sum("duplicates"), F.lit(0)).alias("duplicates"),
+            F.max("n").alias("largest"),
+        )
+        .collect()
+    )
+    return [r.asDict() for r in sorted(rows, key=lambda r: _bin_low(r["bin"]))]
+
+
+def cluster_size_histogram(table: DataFrame) -> dict[str, int]:
+    """Clusters per size bin ("1", "2", "3-4", ..., "1000+")."""
+    return {b["bin"]: int(b["clusters"]) for b in cluster_bins(table)}
 
 
 def _bin_low(name: str) -> int:
@@ -331,22 +357,18 @@ def _bin_low(name: str) -> int:
 
 
 def _result(ctx, out_ref, run: DedupRun) -> StageResult:
-    table = delta.read(ctx.spark, out_ref)
-    row = table.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.col("keep").cast("long")).alias("kept"),
-        F.sum(F.col("is_duplicate").cast("long")).alias("duplicates"),
-        F.countDistinct("cluster_id").alias("clusters"),
-        F.max("cluster_size").alias("largest"),
-    ).first()
-    rows, kept, duplicates = int(row["rows"]), int(row["kept"] or 0), int(row["duplicates"] or 0)
+    bins = cluster_bins(delta.read(ctx.spark, out_ref))
+    rows, kept, duplicates, clusters = (
+        sum(int(b[k]) for b in bins) for k in ("rows", "kept", "duplicates", "clusters")
+    )
+    largest = max((int(b["largest"]) for b in bins), default=0)
     rate = duplicates / rows if rows else 0.0
-    histogram = cluster_size_histogram(table) if run.mode != "unchanged" else {}
+    histogram = {b["bin"]: int(b["clusters"]) for b in bins} if run.mode != "unchanged" else {}
     if histogram:
         _log_histogram(ctx, histogram)
     details = {
         "duplicate rate": f"{rate:.2%} ({duplicates} of {rows}; {run.mode} run)",
-        "clusters": f"{int(row['clusters'])}, largest {int(row['largest'] or 0)}",
+        "clusters": f"{clusters}, largest {largest}",
     }
     if run.mode != "unchanged":
         details["edges"] = (
@@ -359,8 +381,8 @@ def _result(ctx, out_ref, run: DedupRun) -> StageResult:
         "kept": kept,
         "duplicates": duplicates,
         "duplicate_rate": rate,
-        "clusters": int(row["clusters"]),
-        "largest_cluster": int(row["largest"] or 0),
+        "clusters": clusters,
+        "largest_cluster": largest,
         "hashed": run.hashed,
         "exact_edges": run.exact_edges,
         "candidate_edges": run.candidate_edges,

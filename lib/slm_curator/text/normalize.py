@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 
 _PUNCTUATION = r"[\p{P}\p{S}]"  # RE2: Unicode categories P and S
 _DIGIT = r"\p{Nd}"
+# Whitespace to Arrow's Unicode kernel but not to its ASCII one (all of it, U+0000-U+10FFFF, checked)
+_UNICODE_SPACE = r"[\x1c-\x1f\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 
 UnicodeForm = Literal["NFC", "NFKC", "NFD", "NFKD", "none"]
 
@@ -41,12 +43,29 @@ class Normalization:
     unicode_form: UnicodeForm = "NFKC"
 
 
-def _erased(texts: Sequence[str | None], how: Normalization) -> pa.LargeStringArray:
-    """Every step but the whitespace one; None (or any non-string, such as pandas' NaN) is empty."""
-    values = [t if isinstance(t, str) else "" for t in texts]
+def _as_arrow(texts: Sequence[str | None] | pa.Array) -> pa.LargeStringArray:
+    """Texts as one Arrow array; None (or any non-string, such as pandas' NaN) is empty."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if isinstance(texts, pa.Array):
+        return texts.cast(pa.large_string()).fill_null("")
+    return pa.array([t if isinstance(t, str) else "" for t in texts], pa.large_string())
+
+
+def _unicode_normalized(arr: pa.LargeStringArray, form: str) -> pa.LargeStringArray:
+    """Python's normal form on the texts that need it: ASCII is in every normal form already."""
+    odd = pc.invert(pc.string_is_ascii(arr))
+    if not pc.any(odd).as_py():
+        return arr
+    fixed = [unicodedata.normalize(form, t) for t in arr.filter(odd).to_pylist()]
+    return pc.replace_with_mask(arr, odd, pa.array(fixed, pa.large_string()))
+
+
+def _erased(texts: Sequence[str | None] | pa.Array, how: Normalization) -> pa.LargeStringArray:
+    """Every step but the whitespace one."""
+    arr = _as_arrow(texts)
     if how.unicode_form != "none":
-        values = [unicodedata.normalize(how.unicode_form, t) for t in values]
-    arr = pa.array(values, pa.large_string())
+        arr = _unicode_normalized(arr, how.unicode_form)
     if how.lowercase:
         arr = pc.utf8_lower(arr)
     if how.punctuation:
@@ -56,23 +75,49 @@ def _erased(texts: Sequence[str | None], how: Normalization) -> pa.LargeStringAr
     return arr
 
 
+def _ascii_split(texts: pa.Array) -> pa.Array:
+    return pc.ascii_split_whitespace(pc.ascii_trim_whitespace(texts))  # trimmed: no empty end words
+
+
+def _utf8_split(texts: pa.Array) -> pa.Array:
+    return pc.utf8_split_whitespace(pc.utf8_trim_whitespace(texts))
+
+
+def _split_whitespace(texts: pa.Array) -> pa.Array:
+    """`utf8_split_whitespace`, with every text free of non-ASCII whitespace (after NFKC, nearly all)
+    on the ASCII kernel, 4x faster and the same split: UTF-8 continuation bytes are never ASCII."""
+    slow = pc.match_substring_regex(texts, _UNICODE_SPACE).fill_null(False).to_numpy(zero_copy_only=False)
+    if not slow.any():
+        return _ascii_split(texts)
+    if slow.all():
+        return _utf8_split(texts)
+    quick, rest = np.flatnonzero(~slow), np.flatnonzero(slow)
+    both = pa.concat_arrays([_ascii_split(texts.take(quick)), _utf8_split(texts.take(rest))])
+    order = np.empty(len(texts), dtype=np.int64)
+    order[np.concatenate((quick, rest))] = np.arange(len(texts))
+    return both.take(pa.array(order))
+
+
 def split_words(texts: pa.Array) -> pa.LargeListArray:
     """Per text, its whitespace-separated words (no empty ones), as one Arrow list array."""
-    lists = pc.utf8_split_whitespace(texts)
+    lists = _split_whitespace(texts)
     flat = lists.flatten()
     nonempty = pc.not_equal(pc.binary_length(flat), 0)
+    if pc.all(nonempty).as_py() is not False:  # no blank text in the batch
+        return lists.cast(pa.large_list(pa.large_string()))
     parents = pc.list_parent_indices(lists).to_numpy()
     counts = np.bincount(parents[nonempty.to_numpy(zero_copy_only=False)], minlength=len(texts))
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     return pa.LargeListArray.from_arrays(pa.array(offsets), flat.filter(nonempty))
 
 
-def normalize_batch(texts: Sequence[str | None], how: Normalization = Normalization()):
-    """(normalised texts as str, their words as an Arrow list array), for a batch of documents."""
+def normalize_batch(texts: Sequence[str | None] | pa.Array, how: Normalization = Normalization()):
+    """(normalised texts as str, their words as an Arrow list array), for a batch of documents (a
+    sequence or an Arrow string array; None is the empty text)."""
     erased = _erased(texts, how)
     word_lists = split_words(erased)
     normalized = pc.binary_join(word_lists, pa.scalar(" ", pa.large_string())) if how.whitespace else erased
-    return normalized.to_pylist(), word_lists
+    return normalized.to_numpy(zero_copy_only=False).tolist(), word_lists
 
 
 def normalize(text: str | None, how: Normalization = Normalization()) -> str:
