@@ -189,3 +189,18 @@ def test_repeated_word_documents_match_only_their_own_word():
 def test_union_find_roots_are_component_minima():
     assert components([(3, 1), (1, 2), (5, 4)]) == {1: 1, 2: 1, 3: 1, 4: 4, 5: 4}
     assert components([]) == {}
+
+
+def test_word_split_equals_arrows_unicode_split_on_every_kind_of_whitespace():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from slm_curator.text.normalize import split_words
+
+    spaces = ["\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1f", " ", "\x85", "\xa0", "\u1680", "\u2000",
+              "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]  # fmt: skip
+    texts = [f"{s}a{s}{s}b c{s}" for s in spaces] + ["plain ascii  words ", "", "   ", "é ü\u00a0ß"]
+    for batch in (texts, texts[::2], texts[5:9], ["plain", "x\xa0y"]):
+        arr = pa.array(batch, pa.large_string())
+        reference = [[w for w in ws if w] for ws in pc.utf8_split_whitespace(arr).to_pylist()]
+        assert split_words(arr).to_pylist() == reference

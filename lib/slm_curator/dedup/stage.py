@@ -130,7 +130,6 @@ def _edges_and_components(ctx, docs, sigs, run: DedupRun, touching=None):
     """Exact and verified near edges, written to dedup_edges; the accepted ones (src, dst)."""
     cfg = ctx.section
     spark = ctx.spark
-    started = time.time()
     exact = candidates.exact_edges(sigs)
     if touching is not None:  # only groups with a new member; old-old edges are already decided
         exact = exact.join(touching.select(F.col("doc_id").alias("src")), "src", "left_semi").unionByName(
@@ -139,8 +138,8 @@ def _edges_and_components(ctx, docs, sigs, run: DedupRun, touching=None):
     edges = candidates.with_kind(exact.distinct())
     if cfg.near_duplicates:
         texts = docs.select("doc_id", F.col("_text").alias("text"))
-        edges = edges.unionByName(candidates.near_edges(sigs, texts, cfg, touching))
-    log.info("dedup: LSH candidates and their shingle sets (%.1fs)", time.time() - started)
+        with _phase("LSH candidates and their shingle sets"):
+            edges = edges.unionByName(candidates.near_edges(sigs, texts, cfg, touching))
     edges_ref = delta.table_ref(ctx.cfg.storage, cfg.edges_table)
     stamped = edges.withColumns(
         {"run_id": F.lit(ctx.run_id or ""), "input_version": F.lit(ctx.input.version)}
