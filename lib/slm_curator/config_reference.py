@@ -54,13 +54,7 @@ def _type_text(tp) -> str:
     return text.replace("|", "\\|")
 
 
-def _default(f: dataclasses.Field) -> str:
-    if f.default is not dataclasses.MISSING:
-        value = f.default
-    elif f.default_factory is not dataclasses.MISSING:
-        value = f.default_factory()
-    else:
-        return ""
+def _default(value) -> str:
     if isinstance(value, str):
         return "`" + value.replace("|", "\\|") + "`" if value else "empty"
     if isinstance(value, bool):
@@ -71,8 +65,12 @@ def _default(f: dataclasses.Field) -> str:
     return f"`{value}`"
 
 
-def rows(cls: type = config.PipelineConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """(key, type, default, meaning) for every leaf field, depth first in declaration order."""
+def rows(
+    cls: type = config.PipelineConfig, prefix: str = "", instance=None
+) -> list[tuple[str, str, str, str]]:
+    """(key, type, default, meaning) for every leaf field, depth first in declaration order; defaults
+    are the parent's (a section may set other defaults on a nested one, as annotate.judge does)."""
+    instance = cls() if instance is None else instance
     out = []
     hints = typing.get_type_hints(cls)
     comments = _field_comments(cls)
@@ -80,11 +78,11 @@ def rows(cls: type = config.PipelineConfig, prefix: str = "") -> list[tuple[str,
         key = f"{prefix}{f.name}"
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
-            out.extend(rows(tp, key + "."))
+            out.extend(rows(tp, key + ".", getattr(instance, f.name)))
         elif key != "env":
             meaning = comments.get(f.name) or ("run this filter family" if f.name == "enabled" else "")
             meaning = meaning.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            out.append((key, _type_text(tp), _default(f), meaning))
+            out.append((key, _type_text(tp), _default(getattr(instance, f.name)), meaning))
     return out
 
 

@@ -15,6 +15,9 @@ from slm_curator.evaluate import stage as evaluate
 from slm_curator.export import stage as export
 from slm_curator.filters import stage as filters
 from slm_curator.ingest import stage as ingest
+from slm_curator.quality import labels as quality_labels
+from slm_curator.quality import score as quality_score
+from slm_curator.quality import train as quality_train
 from slm_curator.stage import Stage, StageSummary, run_stage
 from slm_curator.tracking import Tracker
 from slm_curator.train import job as train
@@ -25,12 +28,16 @@ STAGES: tuple[Stage, ...] = (
     ingest.STAGE,
     filters.STAGE,
     dedup.STAGE,
+    quality_labels.STAGE,
+    quality_train.STAGE,
+    quality_score.STAGE,
     validate.STAGE,
     export.STAGE,
     train.STAGE,
     evaluate.STAGE,
 )
 NAMES = tuple(s.name for s in STAGES)
+DEFAULT_NAMES = tuple(s.name for s in STAGES if s.in_default)  # what the main job runs
 
 
 def find_stage(name: str) -> Stage:
@@ -47,8 +54,8 @@ def run_pipeline(
     run_name: str = "pipeline",
     options: dict[str, dict] | None = None,
 ) -> list[StageSummary]:
-    """Run `stages` (default: all) in pipeline order under one parent run; `options[stage]` go to its work."""
-    chosen = [s for s in STAGES if s.name in set(stages or NAMES)]
+    """Run `stages` (default: every stage with in_default) in pipeline order under one parent run; `options[stage]` go to its work."""
+    chosen = [s for s in STAGES if s.name in set(stages or DEFAULT_NAMES)]
     for name in stages or ():
         find_stage(name)  # an unknown name fails before anything runs
     tracker = Tracker(cfg)

@@ -90,6 +90,7 @@ class Stage:
     needs_spark: Callable[[PipelineConfig], bool] = lambda cfg: True
     arguments: tuple[Argument, ...] = ()
     worker: Callable[[PipelineConfig], Any] | None = None  # what ranks > 0 of torchrun run instead
+    in_default: bool = True  # the main job runs it unless --stages says otherwise
 
 
 @dataclass

@@ -1,0 +1,209 @@
+"""Score-stage throughput: the stage's pandas UDF against a naive transformers `pipeline` baseline.
+
+    .venv/bin/python benchmarks/score.py [--docs 400] [--out benchmarks/results/score.json]
+
+Documents: the first N of ../shared/data/quality/fineweb_edu_llama3_scored_3k.jsonl.gz (real web pages,
+mixed lengths). Every arm embeds the same documents at the same truncation (the first 256 tokens, one
+chunk), applies the same packaged head, and is timed after one warm-up batch:
+  - baseline: transformers `pipeline("feature-extraction")`, fixed batches of 16 in input order,
+    mean pooling and the head in numpy (what a first version of a scorer looks like);
+  - encoder (torch / onnx): the stage's Encoder outside Spark, chunks sorted by length and packed by
+    token count;
+  - stage UDF (torch / onnx): the score stage's UDF over a DataFrame in Spark local mode, written to
+    a no-op sink: the Spark overhead against the pure encoder shows here;
+  - stage UDF, whole documents: the default 8 chunks per document (more tokens, other numbers).
+Throughput is documents and real (unpadded) tokens per second; on CUDA also the achieved fraction of
+the GPU's bf16 peak, from the encoder's FLOPs per token. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "quality" / "fineweb_edu_llama3_scored_3k.jsonl.gz"
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "T4": 65.0}
+
+
+def load_docs(n: int) -> list[str]:
+    if not DATA.exists():
+        sys.exit(f"error: {DATA} not found (benchmarks need ../shared/data)")
+    with gzip.open(DATA, "rt") as f:
+        return [json.loads(line)["text"] for _, line in zip(range(n), f, strict=False)]
+
+
+def baseline(docs, model, folder, device: str) -> tuple[float, np.ndarray]:
+    from transformers import pipeline
+
+    extractor = pipeline(
+        "feature-extraction", model=str(folder), tokenizer=str(folder), device=device, framework="pt"
+    )
+
+    def run(batch):
+        out = extractor(batch, batch_size=16, truncation=True, max_length=256)
+        vectors = np.stack(
+            [np.asarray(o[0]).mean(axis=0) for o in out]
+        )  # mean over tokens (no padding: per doc)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return model.head.predict(model.inputs(vectors, batch))
+
+    run(docs[:16])
+    started = time.perf_counter()
+    scores = run(docs)
+    return time.perf_counter() - started, scores
+
+
+def encoder_arm(docs, model, backend: str, device: str, threads: int) -> tuple[float, np.ndarray, object]:
+    from slm_curator.quality.encoder import Encoder
+
+    spec = dataclasses.replace(model.encoder, max_chunks=1)
+    enc = Encoder(spec, backend=backend, device=device, threads=threads)
+    enc.embed(docs[:16])
+    one = dataclasses.replace(model, encoder=spec)
+    started = time.perf_counter()
+    scores = one.score(enc, docs)
+    return time.perf_counter() - started, scores, enc
+
+
+def stage_arm(spark, docs, cfg, resolved, chunks: int) -> float:
+    from slm_curator.quality.score import add_scores
+
+    model = dataclasses.replace(
+        resolved.model, encoder=dataclasses.replace(resolved.model.encoder, max_chunks=chunks)
+    )
+    resolved = dataclasses.replace(resolved, model=model)
+    frame = spark.createDataFrame([(f"d{i}", t) for i, t in enumerate(docs)], "doc_id string, text string")
+    frame = frame.repartition(spark.sparkContext.defaultParallelism, "doc_id").cache()
+    frame.count()
+    add_scores(frame.limit(32), "text", resolved, cfg, 1).write.format("noop").mode(
+        "overwrite"
+    ).save()  # warm
+    started = time.perf_counter()
+    add_scores(frame, "text", resolved, cfg, 1).write.format("noop").mode("overwrite").save()
+    seconds = time.perf_counter() - started
+    frame.unpersist()
+    return seconds
+
+
+def flops_per_token(folder: Path, seq: int) -> float:
+    config = json.loads((folder / "config.json").read_text())
+    d, layers, ff = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
+    dense = layers * (4 * d * d + 2 * d * ff)  # attention projections + feed-forward, per token
+    attention = layers * 2 * seq * d  # scores and weighted values
+    return 2.0 * (dense + attention)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=400)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "score.json"))
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    from slm_curator.config import load_config
+    from slm_curator.quality.encoder import resolve_encoder_path
+    from slm_curator.quality.model import resolve_model
+    from slm_curator.spark import get_spark
+
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    threads = int(os.environ.get("SLM_SCORE_THREADS", "0")) or (os.cpu_count() or 1)
+    docs = load_docs(args.docs)
+    resolved = resolve_model("")
+    folder = resolve_encoder_path(resolved.model.encoder.location)
+    rows = []
+
+    def add(arm, seconds, tokens, note=""):
+        rows.append(
+            {
+                "arm": arm,
+                "seconds": seconds,
+                "docs_per_s": len(docs) / seconds,
+                "tokens_per_s": tokens / seconds,
+                "note": note,
+            }
+        )
+        print(
+            f"{arm:<36} {seconds:8.1f} s {len(docs) / seconds:9.1f} docs/s {tokens / seconds:10.0f} tok/s  {note}",
+            flush=True,
+        )
+
+    torch.set_num_threads(threads)
+    t_enc, s_enc, enc = encoder_arm(docs, resolved.model, "torch", device, threads)
+    tokens_1 = sum(len(p) for p in enc.chunks(docs)[0])
+    if not args.skip_baseline:
+        t_base, s_base = baseline(docs, resolved.model, folder, device)
+        add("baseline: transformers pipeline", t_base, tokens_1, "fixed batches of 16, input order")
+        agree = float(np.abs(s_base - s_enc).max())
+    add(
+        f"encoder torch ({device})",
+        t_enc,
+        tokens_1,
+        f"padding {enc.tokens_read / enc.tokens_padded:.0%} real",
+    )
+    if not cuda:
+        t_onnx, s_onnx, _ = encoder_arm(docs, resolved.model, "onnx", "cpu", threads)
+        add("encoder onnx (cpu)", t_onnx, tokens_1)
+    cfg = load_config("local", ["spark.show_progress=false", "tracking.enabled=false"], str(ROOT / "conf"))
+    spark = get_spark(cfg, app_name="benchmark-score")
+    backends = ["torch"] + ([] if cuda else ["onnx"])
+    for backend in backends:
+        sc = dataclasses.replace(cfg.score, backend=backend, device=device, threads=1 if not cuda else 0)
+        t = stage_arm(spark, docs, sc, resolved, 1)
+        add(
+            f"stage UDF {backend}, first 256 tokens",
+            t,
+            tokens_1,
+            f"{spark.sparkContext.master}, {spark.sparkContext.defaultParallelism} partitions, 1 thread/task",
+        )
+    full = resolved.model.encoder
+    enc.spec = full  # the tokenizer alone counts the whole-document chunks
+    tokens_full = sum(len(p) for p in enc.chunks(docs)[0])
+    sc = dataclasses.replace(cfg.score, backend="torch", device=device, threads=1 if not cuda else 0)
+    t_full = stage_arm(spark, docs, sc, resolved, full.max_chunks)
+    add(f"stage UDF torch, whole documents ({full.max_chunks} chunks)", t_full, tokens_full)
+    spark.stop()
+
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores"
+        + (f", {torch.cuda.get_device_name(0)}" if cuda else ""),
+        "documents": len(docs),
+        "source": str(DATA.relative_to(ROOT.parent)),
+        "arms": rows,
+    }
+    if not args.skip_baseline:
+        base = rows[0]["docs_per_s"]
+        result["speedup_vs_baseline"] = {r["arm"]: r["docs_per_s"] / base for r in rows[1:]}
+        result["max_abs_score_difference_baseline_vs_encoder"] = agree
+        print("\nspeed-up over the baseline (same documents, same truncation):")
+        for arm, x in result["speedup_vs_baseline"].items():
+            print(f"  {arm:<46} {x:5.2f}x")
+        print(f"max |score difference| baseline vs encoder: {agree:.2e}")
+    if cuda:
+        name = torch.cuda.get_device_name(0)
+        peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        if peak:
+            fpt = flops_per_token(folder, 256)
+            result["gpu_peak_fraction"] = {r["arm"]: r["tokens_per_s"] * fpt / (peak * 1e12) for r in rows}
+            for arm, frac in result["gpu_peak_fraction"].items():
+                print(f"  {arm:<46} {frac:.2%} of {name} bf16 peak")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

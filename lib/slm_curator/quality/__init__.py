@@ -1,0 +1,1 @@
+"""Model-based quality scoring: labels, a frozen encoder with a linear head, training, the score stage."""

