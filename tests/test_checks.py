@@ -251,21 +251,32 @@ def test_deduped_suite_stops_on_two_representatives_or_none(spark, checked):
     assert "expect_column_values_to_not_be_null(column=cluster_id)" in message
 
 
-SCORED_SCHEMA = "doc_id string, quality_score double, model_version string"
+SCORED_SCHEMA = (
+    "doc_id string, quality_score double, quality_int int, quality_model string, quality_model_version string"
+)
 
 
 @spark_only
 def test_scored_suite_stops_on_out_of_range_scores_and_missing_model_version(spark, checked):
-    good = [{"doc_id": str(i), "quality_score": i / 4, "model_version": "edu-classifier/3"} for i in range(8)]
+    good = [
+        {
+            "doc_id": str(i),
+            "quality_score": i / 4,
+            "quality_int": round(i / 4),
+            "quality_model": "models:/q@champion",
+            "quality_model_version": "3",
+        }
+        for i in range(8)
+    ]
     version = _write(spark, checked, "scored", good, SCORED_SCHEMA)
     assert not _gate(spark, checked, "scored", version, input_rows=8, min_kept_rows=8).errors
     bad = [dict(r) for r in good]
     bad[0]["quality_score"] = 7.5
-    bad[1]["model_version"] = None
+    bad[1]["quality_model_version"] = None
     bad[2]["quality_score"] = None
     message = _failure(spark, checked, "scored", bad, SCORED_SCHEMA, input_rows=8, min_kept_rows=8)
     assert "expect_column_values_to_be_between(column=quality_score, min_value=0.0, max_value=5.0)" in message
-    assert "expect_column_values_to_not_be_null(column=model_version)" in message
+    assert "expect_column_values_to_not_be_null(column=quality_model_version)" in message
     assert "on view scored: observed 7" in message  # a row left without a score
 
 
@@ -297,7 +308,19 @@ def test_gate_logs_json_and_data_docs_to_mlflow(spark, checked):
 
     cfg = dataclasses.replace(checked, checks=dataclasses.replace(checked.checks, data_docs=True))
     version = _write(
-        spark, cfg, "scored", [{"doc_id": "a", "quality_score": 1.0, "model_version": "m"}], SCORED_SCHEMA
+        spark,
+        cfg,
+        "scored",
+        [
+            {
+                "doc_id": "a",
+                "quality_score": 1.0,
+                "quality_int": 1,
+                "quality_model": "m",
+                "quality_model_version": "1",
+            }
+        ],
+        SCORED_SCHEMA,
     )
     tracker = Tracker(cfg)
     with tracker.pipeline_run("dq") as run_id:
@@ -314,7 +337,7 @@ def test_gate_logs_json_and_data_docs_to_mlflow(spark, checked):
     validation_pages = [p for p in html if "validations" in p.parts]
     assert len(validation_pages) == 3  # both views, then the failed (warn) expectation with details
     table_page = next(p for p in validation_pages if ".table.boolean_only" in p.name).read_text()
-    assert "quality_score" in table_page and "model_version" in table_page
+    assert "quality_score" in table_page and "quality_model_version" in table_page
     metrics = client.get_run(run_id).data.metrics
     assert metrics["dq_scored_errors"] == 0 and metrics["dq_scored_warnings"] == len(report.warnings)
 
@@ -324,7 +347,16 @@ def test_validate_job_stops_with_exit_4_on_a_table_that_violates_its_suite(spark
     """The validate stage (a Databricks task, jobs/validate.py) checks every table that exists."""
     from slm_curator import cli
 
-    bad = [{"doc_id": str(i), "quality_score": 9.0, "model_version": "m"} for i in range(4)]
+    bad = [
+        {
+            "doc_id": str(i),
+            "quality_score": 9.0,
+            "quality_int": 5,
+            "quality_model": "m",
+            "quality_model_version": "1",
+        }
+        for i in range(4)
+    ]
     version = _write(spark, checked, "scored", bad, SCORED_SCHEMA)
     code = cli.main(
         [
