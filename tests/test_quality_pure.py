@@ -154,3 +154,19 @@ def test_config_errors_name_the_key(tmp_path):
         load_config("local", ["score.backend=tensorrt"])
     with pytest.raises(ConfigError, match=r"quality.labels.imported\[0\].path"):
         load_config("local", ['quality.labels.imported=[{"name": "x"}]'])
+
+
+def test_score_histogram_summary_names_the_largest_sources_and_sums_the_rest():
+    from slm_curator.quality.score import format_histogram
+
+    bins = lambda *units: [u for x in units for u in (x, 0)]  # noqa: E731 - 10 half-unit bins
+    histogram = {
+        "web": bins(1, 5, 2, 0, 0),
+        "stories": bins(9, 0, 0, 0, 0),
+        "a": bins(0, 1, 0, 0, 0),
+        "b": bins(0, 0, 1, 0, 0),
+    }
+    assert (
+        format_histogram(histogram, most=2)
+        == "stories [9 0 0 0 0]; web [1 5 2 0 0]; 2 other sources [0 1 1 0 0]"
+    )

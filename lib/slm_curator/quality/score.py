@@ -182,13 +182,15 @@ def _log_histogram(ctx, histogram: dict[str, list[int]]) -> None:
     plt.close(fig)
 
 
-def format_histogram(histogram: dict[str, list[int]]) -> str:
-    """One line per source: counts in each unit of score, 0-1 ... 4-5."""
-    parts = []
-    for name, counts in histogram.items():
-        units = [counts[2 * i] + counts[2 * i + 1] for i in range(5)]
-        parts.append(f"{name} [{' '.join(str(u) for u in units)}]")
-    return "; ".join(parts)
+def format_histogram(histogram: dict[str, list[int]], most: int = 6) -> str:
+    """One entry per source, the `most` largest first, the rest summed: documents per unit of score."""
+    units = {name: [c[2 * i] + c[2 * i + 1] for i in range(5)] for name, c in histogram.items()}
+    ranked = sorted(units, key=lambda n: (-sum(units[n]), n))
+    shown = [(n, units[n]) for n in ranked[:most]]
+    rest = ranked[most:]
+    if rest:
+        shown.append((f"{len(rest)} other sources", [sum(units[n][i] for n in rest) for i in range(5)]))
+    return "; ".join(f"{name} [{' '.join(str(u) for u in counts)}]" for name, counts in shown)
 
 
 def score_work(ctx: StageContext) -> StageResult:
