@@ -92,6 +92,27 @@ def imported_labels(spark, imp, index: int) -> DataFrame:
     )
 
 
+def _seeded_sample(spark, cfg, name: str, where: str, column: str, n: int, seed: int, keys: tuple[str, str]):
+    """(table ref, the first `n` non-empty rows of a table by a seeded hash of doc_id, as doc_id + text)."""
+    table = delta.table_ref(cfg.storage, name)
+    if not delta.exists(spark, table):
+        raise FileNotFoundError(f"{keys[0]}: no table {name}; run the stage that writes it first")
+    frame = delta.read(spark, table)
+    if where:
+        frame = frame.where(where)
+    if column not in frame.columns:
+        raise ConfigError(
+            f"{keys[1]}: {column!r} is not a column of {name}; allowed values: {', '.join(frame.columns)}"
+        )
+    sample = (
+        frame.where(F.length(F.trim(column)) > 0)
+        .orderBy(F.xxhash64(F.lit(seed), F.col("doc_id")), "doc_id")
+        .limit(n)
+        .select("doc_id", F.col(column).alias("text"))
+    )
+    return table, sample
+
+
 def reference_labels(spark, cfg, ref_cfg, seed: int) -> DataFrame | None:
     """Reference positives and as many (x negatives_per_positive) seeded-random negatives from a table."""
     if not ref_cfg.paths:
@@ -108,28 +129,18 @@ def reference_labels(spark, cfg, ref_cfg, seed: int) -> DataFrame | None:
         positives = part if positives is None else positives.unionByName(part)
     positives = positives.where(F.length(F.trim("text")) > 0)
     wanted = int(round(positives.count() * ref_cfg.negatives_per_positive))
-    table = delta.table_ref(cfg.storage, ref_cfg.negatives_table)
-    if not delta.exists(spark, table):
-        raise FileNotFoundError(
-            f"quality.labels.reference.negatives_table: no table {ref_cfg.negatives_table}; run ingest first"
-        )
-    web = delta.read(spark, table)
-    if ref_cfg.negatives_where:
-        web = web.where(ref_cfg.negatives_where)
-    if ref_cfg.negatives_text_column not in web.columns:
-        raise ConfigError(
-            f"quality.labels.reference.negatives_text_column: {ref_cfg.negatives_text_column!r} is not a "
-            f"column of {ref_cfg.negatives_table}; allowed values: {', '.join(web.columns)}"
-        )
-    order = F.xxhash64(F.lit(seed), F.col("doc_id"))
-    negatives = (
-        web.where(F.length(F.trim(ref_cfg.negatives_text_column)) > 0)
-        .orderBy(order, "doc_id")
-        .limit(wanted)
-        .select(
-            F.col(ref_cfg.negatives_text_column).alias("text"), F.lit(str(table.identifier)).alias("origin")
-        )
+    key = "quality.labels.reference."
+    table, sample = _seeded_sample(
+        spark,
+        cfg,
+        ref_cfg.negatives_table,
+        ref_cfg.negatives_where,
+        ref_cfg.negatives_text_column,
+        wanted,
+        seed,
+        (key + "negatives_table", key + "negatives_text_column"),
     )
+    negatives = sample.select("text", F.lit(str(table.identifier)).alias("origin"))
 
     def side(frame, kind, value):
         return frame.select(
@@ -155,24 +166,18 @@ def annotated_labels(spark, cfg, ann, seed: int) -> DataFrame | None:
     from slm_curator.evaluate.client import JudgeClient
     from slm_curator.quality.annotate import PROMPT_VERSION, annotation_messages, parse_score
 
-    table = delta.table_ref(cfg.storage, ann.table)
-    if not delta.exists(spark, table):
-        raise FileNotFoundError(f"quality.labels.annotate.table: no table {ann.table}; run that stage first")
-    frame = delta.read(spark, table)
-    if ann.where:
-        frame = frame.where(ann.where)
-    if ann.text_column not in frame.columns:
-        raise ConfigError(
-            f"quality.labels.annotate.text_column: {ann.text_column!r} is not a column of {ann.table}; "
-            f"allowed values: {', '.join(frame.columns)}"
-        )
     # A bounded sample (ann.sample rows) is what the driver sends; nothing else is collected.
-    rows = (
-        frame.orderBy(F.xxhash64(F.lit(seed), F.col("doc_id")), "doc_id")
-        .limit(ann.sample)
-        .select("doc_id", F.col(ann.text_column).alias("text"))
-        .collect()
+    table, sample = _seeded_sample(
+        spark,
+        cfg,
+        ann.table,
+        ann.where,
+        ann.text_column,
+        ann.sample,
+        seed,
+        ("quality.labels.annotate.table", "quality.labels.annotate.text_column"),
     )
+    rows = sample.collect()
     requests = []
     for row in rows:
         messages = annotation_messages(row["text"] or "", ann.max_chars)
