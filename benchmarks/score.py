@@ -8,11 +8,13 @@ chunk), applies the same packaged head, and is timed after one warm-up batch:
   - baseline: transformers `pipeline("feature-extraction")`, fixed batches of 16 in input order,
     mean pooling and the head in numpy (what a first version of a scorer looks like);
   - encoder (torch / onnx): the stage's Encoder outside Spark, chunks sorted by length and packed by
-    token count;
+    token count; torch also with `score.precision=int8` (dynamic int8 on the widening Linear layers),
+    whose scores are compared with float32's (Spearman, largest absolute difference);
   - stage UDF (torch / onnx): the score stage's UDF over a DataFrame in Spark local mode, written to
     a no-op sink: the Spark overhead against the pure encoder shows here;
   - stage UDF, whole documents: the default 8 chunks per document (more tokens, other numbers).
-Throughput is documents and real (unpadded) tokens per second; on CUDA also the achieved fraction of
+Each arm runs `--repeats` times and reports its median time (a shared 2-core VM is noisy: one run of
+an arm can be 30% off the next). Throughput is documents and real (unpadded) tokens per second; on CUDA also the achieved fraction of
 the GPU's bf16 peak, from the encoder's FLOPs per token. Prints a table and writes JSON.
 """
 
@@ -42,40 +44,51 @@ def load_docs(n: int) -> list[str]:
         return [json.loads(line)["text"] for _, line in zip(range(n), f, strict=False)]
 
 
-def baseline(docs, model, folder, device: str) -> tuple[float, np.ndarray]:
+def median_time(run, repeats: int):
+    """Median seconds of `run()` over `repeats` calls, and the last call's result."""
+    times, out = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)), out
+
+
+def baseline(docs, model, folder, device: str, repeats: int) -> tuple[float, np.ndarray]:
     from transformers import pipeline
 
     extractor = pipeline(
         "feature-extraction", model=str(folder), tokenizer=str(folder), device=device, framework="pt"
     )
 
+    # The pipeline's own `truncation`/`max_length` arguments do not reach its tokenizer (it cuts at
+    # the model's 512), so they go through tokenize_kwargs; and an item of a padded batch comes back
+    # with the batch's padding, so each document is averaged over its own tokens only.
+    cut = {"truncation": True, "max_length": model.encoder.max_tokens}
+
     def run(batch):
-        out = extractor(batch, batch_size=16, truncation=True, max_length=256)
-        vectors = np.stack(
-            [np.asarray(o[0]).mean(axis=0) for o in out]
-        )  # mean over tokens (no padding: per doc)
+        out = extractor(batch, batch_size=16, tokenize_kwargs=cut)
+        lengths = [len(ids) for ids in extractor.tokenizer(batch, **cut)["input_ids"]]
+        vectors = np.stack([np.asarray(o[0])[:n].mean(axis=0) for o, n in zip(out, lengths, strict=True)])
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         return model.head.predict(model.inputs(vectors, batch))
 
     run(docs[:16])
-    started = time.perf_counter()
-    scores = run(docs)
-    return time.perf_counter() - started, scores
+    return median_time(lambda: run(docs), repeats)
 
 
-def encoder_arm(docs, model, backend: str, device: str, threads: int) -> tuple[float, np.ndarray, object]:
+def encoder_arm(docs, model, backend, device, threads, repeats, precision="float32"):
     from slm_curator.quality.encoder import Encoder
 
     spec = dataclasses.replace(model.encoder, max_chunks=1)
-    enc = Encoder(spec, backend=backend, device=device, threads=threads)
+    enc = Encoder(spec, backend=backend, device=device, threads=threads, precision=precision)
     enc.embed(docs[:16])
     one = dataclasses.replace(model, encoder=spec)
-    started = time.perf_counter()
-    scores = one.score(enc, docs)
-    return time.perf_counter() - started, scores, enc
+    seconds, scores = median_time(lambda: one.score(enc, docs), repeats)
+    return seconds, scores, enc
 
 
-def stage_arm(spark, docs, cfg, resolved, chunks: int) -> float:
+def stage_arm(spark, docs, cfg, resolved, chunks: int, repeats: int) -> float:
     from slm_curator.quality.score import add_scores
 
     model = dataclasses.replace(
@@ -88,9 +101,10 @@ def stage_arm(spark, docs, cfg, resolved, chunks: int) -> float:
     add_scores(frame.limit(32), "text", resolved, cfg, 1).write.format("noop").mode(
         "overwrite"
     ).save()  # warm
-    started = time.perf_counter()
-    add_scores(frame, "text", resolved, cfg, 1).write.format("noop").mode("overwrite").save()
-    seconds = time.perf_counter() - started
+    seconds, _ = median_time(
+        lambda: add_scores(frame, "text", resolved, cfg, 1).write.format("noop").mode("overwrite").save(),
+        repeats,
+    )
     frame.unpersist()
     return seconds
 
@@ -108,11 +122,13 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=400)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "score.json"))
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per arm; the median is reported")
     args = parser.parse_args()
     import torch
 
     from slm_curator.config import load_config
     from slm_curator.quality.encoder import resolve_encoder_path
+    from slm_curator.quality.metrics import spearman
     from slm_curator.quality.model import resolve_model
     from slm_curator.spark import get_spark
 
@@ -140,10 +156,11 @@ def main() -> int:
         )
 
     torch.set_num_threads(threads)
-    t_enc, s_enc, enc = encoder_arm(docs, resolved.model, "torch", device, threads)
+    reps = args.repeats
+    t_enc, s_enc, enc = encoder_arm(docs, resolved.model, "torch", device, threads, reps)
     tokens_1 = sum(len(p) for p in enc.chunks(docs)[0])
     if not args.skip_baseline:
-        t_base, s_base = baseline(docs, resolved.model, folder, device)
+        t_base, s_base = baseline(docs, resolved.model, folder, device, reps)
         add("baseline: transformers pipeline", t_base, tokens_1, "fixed batches of 16, input order")
         agree = float(np.abs(s_base - s_enc).max())
     add(
@@ -152,17 +169,39 @@ def main() -> int:
         tokens_1,
         f"padding {enc.tokens_read / enc.tokens_padded:.0%} real",
     )
+    agreement = {}
     if not cuda:
-        t_onnx, s_onnx, _ = encoder_arm(docs, resolved.model, "onnx", "cpu", threads)
+        t_int8, s_int8, _ = encoder_arm(docs, resolved.model, "torch", "cpu", threads, reps, "int8")
+        agreement["int8"] = {
+            "spearman": float(spearman(s_enc, s_int8)),
+            "max_abs_difference": float(np.abs(s_enc - s_int8).max()),
+            "p99_abs_difference": float(np.quantile(np.abs(s_enc - s_int8), 0.99)),
+        }
+        add(
+            "encoder torch int8 (cpu)",
+            t_int8,
+            tokens_1,
+            "scores vs float32: Spearman {spearman:.4f}, max |diff| {max_abs_difference:.3f}".format(
+                **agreement["int8"]
+            ),
+        )
+        t_onnx, s_onnx, _ = encoder_arm(docs, resolved.model, "onnx", "cpu", threads, reps)
+        agreement["onnx"] = {
+            "spearman": float(spearman(s_enc, s_onnx)),
+            "max_abs_difference": float(np.abs(s_enc - s_onnx).max()),
+        }
         add("encoder onnx (cpu)", t_onnx, tokens_1)
     cfg = load_config("local", ["spark.show_progress=false", "tracking.enabled=false"], str(ROOT / "conf"))
     spark = get_spark(cfg, app_name="benchmark-score")
-    backends = ["torch"] + ([] if cuda else ["onnx"])
-    for backend in backends:
-        sc = dataclasses.replace(cfg.score, backend=backend, device=device, threads=1 if not cuda else 0)
-        t = stage_arm(spark, docs, sc, resolved, 1)
+    arms = [("torch", "float32")] + ([] if cuda else [("torch", "int8"), ("onnx", "float32")])
+    for backend, precision in arms:
+        sc = dataclasses.replace(
+            cfg.score, backend=backend, device=device, precision=precision, threads=1 if not cuda else 0
+        )
+        t = stage_arm(spark, docs, sc, resolved, 1, reps)
+        label = backend + (f" {precision}" if precision != "float32" else "")
         add(
-            f"stage UDF {backend}, first 256 tokens",
+            f"stage UDF {label}, first 256 tokens",
             t,
             tokens_1,
             f"{spark.sparkContext.master}, {spark.sparkContext.defaultParallelism} partitions, 1 thread/task",
@@ -171,7 +210,7 @@ def main() -> int:
     enc.spec = full  # the tokenizer alone counts the whole-document chunks
     tokens_full = sum(len(p) for p in enc.chunks(docs)[0])
     sc = dataclasses.replace(cfg.score, backend="torch", device=device, threads=1 if not cuda else 0)
-    t_full = stage_arm(spark, docs, sc, resolved, full.max_chunks)
+    t_full = stage_arm(spark, docs, sc, resolved, full.max_chunks, 1)
     add(f"stage UDF torch, whole documents ({full.max_chunks} chunks)", t_full, tokens_full)
     spark.stop()
 
@@ -181,7 +220,9 @@ def main() -> int:
         + (f", {torch.cuda.get_device_name(0)}" if cuda else ""),
         "documents": len(docs),
         "source": str(DATA.relative_to(ROOT.parent)),
+        "repeats": reps,
         "arms": rows,
+        "score_agreement_with_float32": agreement,
     }
     if not args.skip_baseline:
         base = rows[0]["docs_per_s"]

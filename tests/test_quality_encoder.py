@@ -79,6 +79,22 @@ def test_onnx_backend_gives_the_torch_vectors(torch_encoder, texts, tmp_path, mo
     assert (a * b).sum(1).min() > 0.99999
 
 
+def test_int8_quantises_only_widening_layers_and_stays_close_to_float32(torch_encoder, texts):
+    import torch
+
+    int8 = Encoder(EncoderSpec(max_chunks=4), backend="torch", device="cpu", threads=2, precision="int8")
+    assert "int8" in int8.describe()
+    # Six layers x (query, key, value, attention output, feed-forward input) and the pooler's dense
+    # layer quantised; the six contracting feed-forward outputs (1536 -> 384) stay float32 Linear.
+    quantised = [m for m in int8.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    plain = [m for m in int8.model.modules() if type(m) is torch.nn.Linear]
+    assert len(quantised) == 31 and len(plain) == 6 and all(m.in_features > m.out_features for m in plain)
+    a, b = torch_encoder.embed(texts), int8.embed(texts)
+    cos = (a * b).sum(1)
+    assert cos.mean() > 0.98 and cos.min() > 0.9, (cos.mean(), cos.min())
+    assert not np.allclose(a, b, atol=1e-4)  # it did change the arithmetic
+
+
 def test_encoder_locations_fail_with_a_clear_message(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an HF encoder folder"):
         resolve_encoder_path(str(tmp_path))

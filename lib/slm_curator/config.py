@@ -532,6 +532,10 @@ class ScoreConfig:
     backend: Literal["torch", "onnx"] = "torch"
     # Torch device: auto is CUDA when present.
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Encoder precision on CPU torch: float32 (scores as trained) or int8 (dynamic int8 on the
+    # widening Linear layers: faster, scores within a measured tolerance; see benchmarks/score.py).
+    # CUDA always runs bfloat16; ONNX float32.
+    precision: Literal["float32", "int8"] = "float32"
     # Padded tokens per encoder forward pass (chunks are sorted by length first).
     batch_tokens: int = 16384
     # Rows per Arrow batch handed to the UDF.

@@ -44,8 +44,20 @@ class QualityModel:
             return dataclasses.replace(self.encoder, location=str(self.folder / "encoder"))
         return self.encoder
 
-    def load_encoder(self, backend: str = "auto", device: str = "auto", batch_tokens: int = 16384) -> Encoder:
-        return Encoder(self.encoder_spec(), backend=backend, device=device, batch_tokens=batch_tokens)
+    def load_encoder(
+        self,
+        backend: str = "auto",
+        device: str = "auto",
+        batch_tokens: int = 16384,
+        precision: str = "float32",
+    ) -> Encoder:
+        return Encoder(
+            self.encoder_spec(),
+            backend=backend,
+            device=device,
+            batch_tokens=batch_tokens,
+            precision=precision,
+        )
 
     def score(self, encoder: Encoder, texts) -> np.ndarray:
         texts = [t or "" for t in texts]

@@ -52,7 +52,9 @@ def _worker_model(payload: str):
         import mlflow
 
         model = load_model(Path(mlflow.artifacts.download_artifacts(spec["uri"])))
-    encoder = model.load_encoder(spec["backend"], spec["device"], spec["batch_tokens"])
+    encoder = model.load_encoder(
+        spec["backend"], spec["device"], spec["batch_tokens"], spec.get("precision", "float32")
+    )
     if spec["threads"]:
         encoder.threads = spec["threads"]
         if encoder.backend == "torch" and encoder.device == "cpu":
@@ -73,6 +75,7 @@ def payload(model_dict: dict, uri: str, cfg, threads: int) -> str:
             "backend": cfg.backend,
             "device": cfg.device,
             "batch_tokens": cfg.batch_tokens,
+            "precision": cfg.precision,
             "threads": threads,
         },
         sort_keys=True,
