@@ -181,9 +181,34 @@ def generate_main(argv: list[str] | None = None) -> int:
     return run_job(body)
 
 
+def ablation_main(argv: list[str] | None = None) -> int:
+    """The ablation: the same model on raw and on each curated table, compared on held-out text."""
+    parser = job_parser(
+        "slm-curator ablation: train the same small model on each arm (raw, heuristics, dedup, quality, "
+        "annealing) with the same tokenizer, tokens and seeds; report held-out bits per byte with intervals"
+    )
+    parser.add_argument(
+        "--clean",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="clean reference text to evaluate on (file or folder; repeatable): ablation.clean_inputs",
+    )
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body():
+        from slm_curator.ablation.job import ablation
+
+        extra = [f"ablation.clean_inputs={json.dumps(args.clean)}"] if args.clean else []
+        ablation(load_config(args.env, [*args.overrides, *extra], args.conf_dir))
+
+    return run_job(body)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`slm-curator <command> ...` (the installed entry point; `python jobs/<command>.py` is the same)."""
-    commands = ["pipeline", *NAMES, "generate"]
+    commands = ["pipeline", *NAMES, "generate", "ablation"]
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in commands:
         print(f"usage: slm-curator {{{','.join(commands)}}} [options]", file=sys.stderr)
@@ -193,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         return pipeline_main(rest)
     if command == "generate":
         return generate_main(rest)
+    if command == "ablation":
+        return ablation_main(rest)
     return stage_main(command, rest)
 
 

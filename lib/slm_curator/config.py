@@ -258,6 +258,8 @@ class ExportConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     # Folder for shard files; empty is storage.root/shards.
     output_dir: str = ""
+    # Delta table listing the shard files (the ablation job keeps its arms' exports in its own).
+    shards_table: str = "shards"
 
 
 @dataclass
@@ -564,6 +566,74 @@ class ChecksConfig:
 
 
 @dataclass
+class AblationArm:
+    """One arm: which curated rows train the model (an input table, a row condition, export options)."""
+
+    # Short snake_case name, the arm's key in every table and plot.
+    name: str = ""
+    # Table the arm reads (documents, filtered, deduped, scored, or any table with doc_id and text).
+    table: str = "documents"
+    # SQL condition selecting the arm's rows; empty takes every row.
+    where: str = ""
+    # The column the arm trains on.
+    text_column: str = "text_clean"
+    # Keep only the highest-scoring fraction of the rows by quality_score (1.0: all of them).
+    top_fraction: float = 1.0
+    # QuRating sampling temperature over quality_score when token_budget > 0 (export.temperature).
+    temperature: float = 1.0
+    # Training tokens to select for the arm's shards (0: every selected row once).
+    token_budget: int = 0
+    # Highest-scoring fraction of the arm's tokens mixed into the decay phase (export.anneal_fraction).
+    anneal_fraction: float = 0.0
+
+
+def _default_arms() -> list[AblationArm]:
+    return [
+        AblationArm("raw", "documents", "", "text"),
+        AblationArm("heuristics", "filtered", "keep"),
+        AblationArm("dedup", "deduped", "keep"),
+        AblationArm("quality", "scored", "keep", top_fraction=0.5),
+        AblationArm("quality_anneal", "scored", "keep", top_fraction=0.5, anneal_fraction=0.2),
+    ]
+
+
+@dataclass
+class AblationConfig:
+    """The proof: the same model, tokenizer, token budget and seeds trained on each arm, side by side."""
+
+    # The arms, each trained on its own rows (raw, heuristics, + dedup, + quality, + annealing).
+    arms: list[AblationArm] = field(default_factory=_default_arms)
+    # The arm every other is compared with (its name); it also supplies the tokenizer's sample.
+    baseline_arm: str = "raw"
+    # One training run per arm and seed (at least 3 for an interval).
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    # Model preset of every run (slm_curator.train.model.PRESETS); the rest of `train` applies.
+    preset: str = "tiny-1m"
+    # Optimizer steps of every run: the same tokens for every arm (micro_batch x grad_accum x context).
+    steps: int = 300
+    # Files or folders of clean reference text evaluated on and removed from every arm; required.
+    clean_inputs: list[str] = field(default_factory=list)
+    # Clean text is cut into passages of about this many characters (at paragraph breaks).
+    clean_passage_chars: int = 2000
+    # At most this many bytes of clean passages are evaluated (a seeded choice).
+    clean_max_bytes: int = 400_000
+    # Fraction of the baseline arm's documents held out as the raw-web evaluation set.
+    web_fraction: float = 0.03
+    # At most this many held-out web documents are evaluated.
+    web_max_docs: int = 300
+    # Generations per run scored by the reference model's likelihood (and by a real judge if set).
+    generation_prompts: int = 8
+    # Words of a held-out clean passage that make a generation's prompt.
+    prompt_words: int = 24
+    # Tokens generated per prompt.
+    max_new_tokens: int = 48
+    # Every hash-derived choice: held-out sets, tokenizer sample, prompts.
+    seed: int = 7
+    # Delta table with one row per arm and seed.
+    table: str = "ablation"
+
+
+@dataclass
 class PipelineConfig:
     env: Literal["local", "databricks", "emr"] = "local"
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -578,6 +648,7 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
 
     def flat(self) -> dict[str, Any]:

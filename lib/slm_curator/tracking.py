@@ -102,6 +102,21 @@ class Tracker:
 
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
+    def log_curve(self, name: str, values: dict[int, float]) -> None:
+        """A whole metric history at once (step -> value), in batches: one call per thousand points."""
+        if not self.enabled or not values:
+            return
+        import time
+
+        import mlflow
+        from mlflow.entities import Metric
+
+        run_id, now = mlflow.active_run().info.run_id, int(time.time() * 1000)
+        points = [Metric(name, float(v), now, int(k)) for k, v in sorted(values.items())]
+        client = mlflow.MlflowClient()
+        for i in range(0, len(points), 1000):
+            client.log_batch(run_id, metrics=points[i : i + 1000])
+
     def set_tags(self, tags: dict[str, str]) -> None:
         if self.enabled and tags:
             import mlflow

@@ -64,6 +64,7 @@ class ExportResult:
 def export_fingerprint(input_id: str, version: int, cfg: PipelineConfig, tok_sha: str) -> str:
     export = dataclasses.asdict(cfg.export)
     export.pop("output_dir")
+    export.pop("shards_table")
     return fingerprint({"input": input_id, "version": version, "export": export, "tokenizer": tok_sha})
 
 
@@ -268,7 +269,7 @@ def run_export(
     tok, tok_path, trained = get_tokenizer(spark, cfg, docs, inp.ref.identifier, inp.version, root)
     fp = export_fingerprint(inp.ref.identifier, inp.version, cfg, tokenizer_sha(tok))
     folder = root / fp
-    shards_ref = delta.table_ref(cfg.storage, "shards")
+    shards_ref = delta.table_ref(cfg.storage, cfg.export.shards_table)
     listed = _listed_shards(spark, shards_ref, fp)
     if (
         listed
