@@ -81,6 +81,27 @@ def test_task_runs_an_existing_job_that_accepts_its_arguments(task, target, monk
     assert cfg.storage.root == variables["volume_root"]
 
 
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_ablation_job_runs_jobs_ablation_with_arguments_it_accepts(target, monkeypatch):
+    from slm_curator.ablation import job as ablation_job
+
+    (task,) = BUNDLE["resources"]["jobs"]["slm_curator_ablation"]["tasks"]
+    job_file = ROOT / task["spark_python_task"]["python_file"]
+    assert job_file.name == "ablation.py" and job_file.is_file()
+    assert any(lib.get("whl") == "./dist/*.whl" for lib in task["libraries"])
+    variables = _variables(target)
+    params = [_substitute(str(p), variables) for p in task["spark_python_task"]["parameters"]]
+    captured = []
+    monkeypatch.setattr(ablation_job, "ablation", lambda cfg: captured.append(cfg))
+    assert _main_of(job_file)(params) == 0, f"jobs/ablation.py refused {params}"
+    (cfg,) = captured
+    assert cfg.env == "databricks" and cfg.storage.root == variables["volume_root"]
+    assert cfg.ablation.clean_inputs == [variables["clean_reference"]]
+    assert cfg.ablation.preset == variables["ablation_preset"]
+    clusters = BUNDLE["resources"]["jobs"]["slm_curator_ablation"]["job_clusters"]
+    assert task["job_cluster_key"] in {c["job_cluster_key"] for c in clusters}
+
+
 def test_a_misspelt_task_argument_would_fail(monkeypatch):
     """The check above can fail: an unknown key or flag is refused by the same code path."""
     monkeypatch.setattr(cli, "run_pipeline", lambda cfg, **kw: [])

@@ -83,7 +83,7 @@ def setup_logging(quiet: bool = False) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("py4j", "urllib3", "alembic", "mlflow", "git", "httpx"):
+    for noisy in ("py4j", "urllib3", "alembic", "mlflow", "git", "httpx", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -81,6 +81,10 @@ def check_ablation(cfg: PipelineConfig) -> None:
         )
     if not a.seeds or len(set(a.seeds)) != len(a.seeds):
         raise ConfigError(f"ablation.seeds: needs distinct seeds, got {a.seeds}")
+    from slm_curator.train.model import PRESETS
+
+    if a.preset not in PRESETS:
+        raise ConfigError(f"ablation.preset: {a.preset!r} is unknown; allowed values: {', '.join(PRESETS)}")
     if a.steps < 1:
         raise ConfigError(f"ablation.steps: must be a positive integer, got {a.steps}")
     if not a.clean_inputs:
