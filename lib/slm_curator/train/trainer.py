@@ -387,6 +387,10 @@ def train(
             device,
         ) as batches:
             session.loop(batches, callbacks)
+        if ddp.owned:
+            # Every rank finished before any tears the group down: a rank still inside gloo when the
+            # store goes away aborts ("terminate called without an active exception").
+            dist.barrier()
         return session.result()
     finally:
         if ddp.owned:
