@@ -55,8 +55,8 @@ def main() -> int:
 
     setup_logging()
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="slm-ablation-"))
-    if root.exists() and not args.reuse:
-        shutil.rmtree(root)
+    if root.exists() and any(root.iterdir()) and not args.reuse:
+        sys.exit(f"error: {root} is not empty; pass --reuse to resume in it, or name a new folder")
     inputs = [str(DATA / p) for p in ("web", "html", "warc")]
     cfg = load_config(
         "local",
