@@ -8,10 +8,11 @@ chunk), applies the same packaged head, and is timed after one warm-up batch:
   - baseline: transformers `pipeline("feature-extraction")`, fixed batches of 16 in input order,
     mean pooling and the head in numpy (what a first version of a scorer looks like);
   - encoder (torch / onnx): the stage's Encoder outside Spark, chunks sorted by length and packed by
-    token count; torch also with `score.precision=int8` (dynamic int8 on the widening Linear layers),
-    whose scores are compared with float32's (Spearman, largest absolute difference);
-  - stage UDF (torch / onnx): the score stage's UDF over a DataFrame in Spark local mode, written to
-    a no-op sink: the Spark overhead against the pure encoder shows here;
+    token count; both also with `score.precision=int8` (torch: dynamic int8 on the widening Linear
+    layers; onnx: every projection, per-channel weights; one chunk a pass), whose scores are compared
+    with torch float32's (Spearman, largest absolute difference);
+  - stage UDF (torch / onnx, float32 / int8): the score stage's UDF over a DataFrame in Spark local
+    mode, written to a no-op sink: the Spark overhead against the pure encoder shows here;
   - stage UDF, whole documents: the default 8 chunks per document (more tokens, other numbers).
 Each arm runs `--repeats` times and reports its median time (a shared 2-core VM is noisy: one run of
 an arm can be 30% off the next). Throughput is documents and real (unpadded) tokens per second; on CUDA also the achieved fraction of
@@ -170,30 +171,27 @@ def main() -> int:
         f"padding {enc.tokens_read / enc.tokens_padded:.0%} real",
     )
     agreement = {}
-    if not cuda:
-        t_int8, s_int8, _ = encoder_arm(docs, resolved.model, "torch", "cpu", threads, reps, "int8")
-        agreement["int8"] = {
-            "spearman": float(spearman(s_enc, s_int8)),
-            "max_abs_difference": float(np.abs(s_enc - s_int8).max()),
-            "p99_abs_difference": float(np.quantile(np.abs(s_enc - s_int8), 0.99)),
+    for backend, precision in [] if cuda else [("torch", "int8"), ("onnx", "float32"), ("onnx", "int8")]:
+        t_arm, s_arm, _ = encoder_arm(docs, resolved.model, backend, "cpu", threads, reps, precision)
+        key = backend if precision == "float32" else f"{backend} {precision}"
+        agreement[key] = {
+            "spearman": float(spearman(s_enc, s_arm)),
+            "max_abs_difference": float(np.abs(s_enc - s_arm).max()),
+            "p99_abs_difference": float(np.quantile(np.abs(s_enc - s_arm), 0.99)),
         }
         add(
-            "encoder torch int8 (cpu)",
-            t_int8,
+            f"encoder {key} (cpu)",
+            t_arm,
             tokens_1,
-            "scores vs float32: Spearman {spearman:.4f}, max |diff| {max_abs_difference:.3f}".format(
-                **agreement["int8"]
+            "scores vs torch float32: Spearman {spearman:.4f}, max |diff| {max_abs_difference:.3f}".format(
+                **agreement[key]
             ),
         )
-        t_onnx, s_onnx, _ = encoder_arm(docs, resolved.model, "onnx", "cpu", threads, reps)
-        agreement["onnx"] = {
-            "spearman": float(spearman(s_enc, s_onnx)),
-            "max_abs_difference": float(np.abs(s_enc - s_onnx).max()),
-        }
-        add("encoder onnx (cpu)", t_onnx, tokens_1)
     cfg = load_config("local", ["spark.show_progress=false", "tracking.enabled=false"], str(ROOT / "conf"))
     spark = get_spark(cfg, app_name="benchmark-score")
-    arms = [("torch", "float32")] + ([] if cuda else [("torch", "int8"), ("onnx", "float32")])
+    arms = [("torch", "float32")] + (
+        [] if cuda else [("torch", "int8"), ("onnx", "float32"), ("onnx", "int8")]
+    )
     for backend, precision in arms:
         sc = dataclasses.replace(
             cfg.score, backend=backend, device=device, precision=precision, threads=1 if not cuda else 0
@@ -209,9 +207,13 @@ def main() -> int:
     full = resolved.model.encoder
     enc.spec = full  # the tokenizer alone counts the whole-document chunks
     tokens_full = sum(len(p) for p in enc.chunks(docs)[0])
-    sc = dataclasses.replace(cfg.score, backend="torch", device=device, threads=1 if not cuda else 0)
-    t_full = stage_arm(spark, docs, sc, resolved, full.max_chunks, 1)
-    add(f"stage UDF torch, whole documents ({full.max_chunks} chunks)", t_full, tokens_full)
+    for backend, precision in [("torch", "float32")] + ([] if cuda else [("onnx", "int8")]):
+        sc = dataclasses.replace(
+            cfg.score, backend=backend, device=device, precision=precision, threads=1 if not cuda else 0
+        )
+        t_full = stage_arm(spark, docs, sc, resolved, full.max_chunks, 1)
+        label = backend + (f" {precision}" if precision != "float32" else "")
+        add(f"stage UDF {label}, whole documents ({full.max_chunks} chunks)", t_full, tokens_full)
     spark.stop()
 
     result = {

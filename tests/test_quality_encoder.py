@@ -79,6 +79,27 @@ def test_onnx_backend_gives_the_torch_vectors(torch_encoder, texts, tmp_path, mo
     assert (a * b).sum(1).min() > 0.99999
 
 
+def test_onnx_int8_is_derived_once_and_stays_close_to_float32(torch_encoder, texts, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    int8 = Encoder(EncoderSpec(max_chunks=4), backend="onnx", batch_tokens=4096, threads=2, precision="int8")
+    assert "int8" in int8.describe()
+    cached = sorted(p.name for p in (tmp_path / "slm-curator" / "onnx").glob("*.onnx"))
+    assert len(cached) == 2 and cached[0].endswith("-eager.onnx") and cached[1].endswith("-int8.onnx")
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(int8.onnx_file)).graph.node]
+    assert ops.count("MatMulInteger") >= 36  # q, k, v, attention output and both FFN layers x 6
+    a, b = torch_encoder.embed(texts), int8.embed(texts)
+    cos = (a * b).sum(1)
+    assert cos.mean() > 0.98 and cos.min() > 0.95, (cos.mean(), cos.min())
+    assert not np.allclose(a, b, atol=1e-4)  # it did change the arithmetic
+    # The cached graph again, asked for other batching: int8 runs one chunk a pass whatever is asked
+    # (activation scales are per pass), so neither the batch nor the order moves a vector.
+    again = Encoder(EncoderSpec(max_chunks=4), backend="onnx", batch_tokens=300, threads=1, precision="int8")
+    assert again.batch_tokens == 256
+    assert np.abs(again.embed(texts[::-1])[::-1] - b).max() < 1e-5
+
+
 def test_int8_quantises_only_widening_layers_and_stays_close_to_float32(torch_encoder, texts):
     import torch
 
@@ -93,6 +114,7 @@ def test_int8_quantises_only_widening_layers_and_stays_close_to_float32(torch_en
     cos = (a * b).sum(1)
     assert cos.mean() > 0.98 and cos.min() > 0.9, (cos.mean(), cos.min())
     assert not np.allclose(a, b, atol=1e-4)  # it did change the arithmetic
+    assert np.abs(int8.embed(texts[::-1])[::-1] - b).max() < 1e-5  # one chunk a pass: order-free
 
 
 def test_encoder_locations_fail_with_a_clear_message(tmp_path):

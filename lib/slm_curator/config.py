@@ -530,16 +530,18 @@ class ScoreConfig:
     text_column: str = "text_clean"
     # Empty: the package's default model; else a model folder or MLflow URI (models:/name@alias).
     model: str = ""
-    # torch (CUDA bf16 when present, else CPU) or onnx (ONNX Runtime on CPU).
+    # torch (CUDA bf16 when present, else CPU) or onnx (ONNX Runtime on CPU; with precision int8
+    # the fastest CPU choice measured, see the README's "Scoring speed").
     backend: Literal["torch", "onnx"] = "torch"
     # Torch device: auto is CUDA when present.
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # Encoder precision on CPU torch: float32 (scores as trained) or int8 (dynamic int8 on the
-    # widening Linear layers: faster, scores within a measured tolerance; see benchmarks/score.py).
-    # CUDA always runs bfloat16; ONNX float32.
+    # Encoder precision on CPU: float32 (scores as trained) or int8 (torch: dynamic int8 on the
+    # widening Linear layers; onnx: every projection, per-channel weights; faster, scores within a
+    # measured tolerance, see benchmarks/score.py). CUDA always runs bfloat16.
     precision: Literal["float32", "int8"] = "float32"
-    # Padded tokens per encoder forward pass (chunks are sorted by length first).
-    batch_tokens: int = 16384
+    # Padded tokens per encoder forward pass (chunks are sorted by length first); 0: 16384 on CUDA,
+    # 2048 on CPU. int8 always runs one chunk a pass (its vectors then never depend on the batch).
+    batch_tokens: int = 0
     # Rows per Arrow batch handed to the UDF.
     batch_docs: int = 256
     # Threads per Python worker for the encoder on CPU (0: cores / concurrent tasks).
@@ -948,9 +950,10 @@ def check_quality(cfg: PipelineConfig) -> None:
         )
     if lab.annotate.sample < 1 or lab.annotate.max_chars < 100:
         raise ConfigError("quality.labels.annotate.sample must be >= 1 and max_chars >= 100")
-    for key in ("batch_tokens", "batch_docs"):
-        if getattr(sc, key) < 1:
-            raise ConfigError(f"score.{key}: must be a positive integer, got {getattr(sc, key)}")
+    if sc.batch_tokens < 0:
+        raise ConfigError(f"score.batch_tokens: must be >= 0 (0: by device), got {sc.batch_tokens}")
+    if sc.batch_docs < 1:
+        raise ConfigError(f"score.batch_docs: must be a positive integer, got {sc.batch_docs}")
     if sc.threads < 0:
         raise ConfigError(f"score.threads: must be >= 0, got {sc.threads}")
 

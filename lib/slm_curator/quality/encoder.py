@@ -10,7 +10,9 @@ default) and L2-normalised.
 
 Backends: torch (CUDA in bfloat16 when present, else CPU float32) and ONNX Runtime (CPU; the graph
 is exported once from the same weights and cached beside them or in the user cache). Both return the
-same vectors to float precision, so one trained head serves either.
+same vectors to float precision, so one trained head serves either. On CPU both have an int8 option
+(torch: dynamic int8 on the widening layers; ONNX Runtime: every projection, per-channel weights),
+faster at a measured distance from float32 (benchmarks/score.py).
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ class Encoder:
         spec: EncoderSpec,
         backend: Backend = "auto",
         device: str = "auto",
-        batch_tokens: int = 16384,
+        batch_tokens: int = 0,
         threads: int = 0,
         precision: Precision = "float32",
     ):
@@ -133,13 +135,25 @@ class Encoder:
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.cls_id, self.sep_id = self._special_ids()
-        self.batch_tokens = batch_tokens
         self.threads = threads or int(os.environ.get("SLM_SCORE_THREADS", "0")) or (os.cpu_count() or 1)
         self.backend, self.device = self._choose(backend, device)
-        self.precision = precision if (self.backend, self.device) == ("torch", "cpu") else "float32"
+        self.precision = precision if self.device == "cpu" else "float32"
+        self.batch_tokens = self._batch_tokens(batch_tokens)
         self._load()
         self.tokens_read = 0  # real (unpadded) tokens through the encoder, for throughput
         self.tokens_padded = 0
+
+    def _batch_tokens(self, asked: int) -> int:
+        """Padded tokens a forward pass; 0 picks by device (measured in benchmarks/score.py).
+
+        int8 always runs one chunk a pass: dynamic int8 scales activations per pass, so in a shared
+        pass a chunk's vector would depend on its neighbours (cosine down to 0.96 between batchings);
+        alone it depends on nothing else, and on CPU one unpadded chunk a pass was no slower.
+        CUDA wants large passes; float32 on CPU ran fastest at 1-2k tokens (cache-sized activations).
+        """
+        if self.precision == "int8":
+            return self.spec.max_tokens
+        return asked or (16384 if self.device == "cuda" else 2048)
 
     def _special_ids(self) -> tuple[int, int]:
         vocab = self.tokenizer.get_vocab()
@@ -175,6 +189,9 @@ class Encoder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         path = onnx_path(self.folder)
+        if self.precision == "int8":
+            path = onnx_int8_path(path)
+        self.onnx_file = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -276,29 +293,67 @@ class _MeanPooled:
         return MeanPooled(model).eval()
 
 
-def onnx_path(folder: Path, model=None) -> Path:
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "slm-curator" / "onnx"
+
+
+def _digest(files: Sequence[Path]) -> str:
+    """Cheap identity of model files: the first MiB and the size of each."""
+    h = hashlib.sha256(b"".join(f.read_bytes()[: 1 << 20] + str(f.stat().st_size).encode() for f in files))
+    return h.hexdigest()[:16]
+
+
+def onnx_path(folder: Path) -> Path:
     """`model.onnx` (mean-pooled output) beside the weights, else in the user cache; exported once."""
     shipped = folder / "onnx" / "model_mean_pooled.onnx"
     if shipped.exists():
         return shipped
     weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-    digest = hashlib.sha256(
-        b"".join(w.read_bytes()[: 1 << 20] + str(w.stat().st_size).encode() for w in weights)
-    )
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "slm-curator" / "onnx"
-    target = cache / f"{digest.hexdigest()[:16]}.onnx"
+    # "-eager": graphs exported before eager attention (slower, see export_onnx) are not reused.
+    target = _cache_dir() / f"{_digest(weights)}-eager.onnx"
     if target.exists():
         return target
-    export_onnx(folder, target, model)
+    export_onnx(folder, target)
     return target
 
 
-def export_onnx(folder: Path, target: Path, model=None) -> Path:
-    """Export the encoder (mean pooling included) to ONNX; written atomically."""
+def onnx_int8_path(source: Path) -> Path:
+    """The float32 graph with dynamic int8 projections, derived once into the user cache.
+
+    Per-channel int8 weights and per-batch uint8 activations on every MatMul with a weight (ONNX
+    Runtime's VNNI kernels): unlike torch's per-tensor int8, the feed-forward output layers survive it
+    (chunk vectors at cosine >= 0.98 to float32 on real pages, tested), so nothing is left in float32.
+    """
+    target = _cache_dir() / f"{_digest([source])}-int8.onnx"
+    if target.exists():
+        return target
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    log.info("score: quantising %s to int8 at %s", source, target)
+    quantize_dynamic(
+        str(source),
+        str(tmp),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    os.replace(tmp, target)
+    return target
+
+
+def export_onnx(folder: Path, target: Path) -> Path:
+    """Export the encoder (mean pooling included) to ONNX; written atomically.
+
+    Eager attention, not SDPA: the SDPA export guards every attention score with IsNaN/Where, which
+    took 13-24% of ONNX Runtime's time on MiniLM; the eager graph computes the same vectors.
+    """
     import torch
     from transformers import AutoModel
 
-    model = model if model is not None else AutoModel.from_pretrained(str(folder)).eval()
+    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
     wrapped = _MeanPooled(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".{os.getpid()}.tmp")

@@ -48,14 +48,16 @@ class QualityModel:
         self,
         backend: str = "auto",
         device: str = "auto",
-        batch_tokens: int = 16384,
+        batch_tokens: int = 0,
         precision: str = "float32",
+        threads: int = 0,
     ) -> Encoder:
         return Encoder(
             self.encoder_spec(),
             backend=backend,
             device=device,
             batch_tokens=batch_tokens,
+            threads=threads,
             precision=precision,
         )
 

@@ -52,15 +52,14 @@ def _worker_model(payload: str):
         import mlflow
 
         model = load_model(Path(mlflow.artifacts.download_artifacts(spec["uri"])))
+    # Threads go in at construction: an ONNX Runtime session fixes its thread pool when created.
     encoder = model.load_encoder(
-        spec["backend"], spec["device"], spec["batch_tokens"], spec.get("precision", "float32")
+        spec["backend"],
+        spec["device"],
+        spec["batch_tokens"],
+        spec.get("precision", "float32"),
+        spec["threads"],
     )
-    if spec["threads"]:
-        encoder.threads = spec["threads"]
-        if encoder.backend == "torch" and encoder.device == "cpu":
-            import torch
-
-            torch.set_num_threads(spec["threads"])
     _WORKER_CACHE.clear()
     _WORKER_CACHE[payload] = (model, encoder)
     return model, encoder
