@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Set-up shared by scripts/run.sh and scripts/test.sh: a project virtual environment with the pinned
-# versions (constraints.txt) and the JVM jars resolved into the Ivy cache. Each step is skipped when
-# already done, so the second call costs about a second.
-#   usage: scripts/bootstrap.sh [extras]        e.g. scripts/bootstrap.sh dev
+# versions (constraints.txt, or constraints-3.5.txt with SLM_SPARK_LINE=3.5) and the JVM jars resolved
+# into the Ivy cache. Each step is skipped when already done, so the second call costs about a second.
+#   usage: [SLM_SPARK_LINE=3.5] scripts/bootstrap.sh [extras]        e.g. scripts/bootstrap.sh dev
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/spark_line.sh
 extras="${1:-}"
-venv="${SLM_VENV:-.venv}"
+venv="$SLM_VENV"
+constraints="$SLM_CONSTRAINTS"
 
 python_bin="${PYTHON:-}"
 if [ -z "$python_bin" ]; then
@@ -31,7 +33,7 @@ fi
 # other CPUs. (On other architectures ggml ignores the x86 flags.)
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 
-hash="$(cat constraints.txt setup.cfg pyproject.toml | cksum | cut -d' ' -f1)"
+hash="$(cat "$constraints" setup.cfg pyproject.toml | cksum | cut -d' ' -f1)"
 stamp="$venv/.slm-installed-$hash-${extras:-base}"
 # An install with more extras (the tests' dev,train,judge) also serves a call that asks for fewer.
 covered() {
@@ -49,7 +51,7 @@ covered() {
 # pip's wheel cache keys a wheel built from an sdist by name and version, not by CMAKE_ARGS, so a
 # brand-new venv could be handed a llama.cpp built natively elsewhere (it segfaults here). The wheel
 # is built once per flags, Python and machine into a folder named by them, without pip's cache.
-llama_version="$(sed -n 's/^llama_cpp_python==//p' constraints.txt)"
+llama_version="$(sed -n 's/^llama_cpp_python==//p' "$constraints")"
 llama_key="$(printf '%s|%s|%s|%s' "$CMAKE_ARGS" "$llama_version" "$("$venv/bin/python" -c 'import sys; print(sys.version_info[:2])')" "$(uname -m)" | cksum | cut -d' ' -f1)"
 llama_stamp="$venv/.slm-llama-$llama_key"
 llama_wheels="${XDG_CACHE_HOME:-$HOME/.cache}/slm-curator/llama-wheels/$llama_key"
@@ -69,10 +71,10 @@ wants_judge=0
 case ",$extras," in *",judge,"*) wants_judge=1 ;; esac
 
 if ! covered; then
-  echo "bootstrap: installing slm-curator${extras:+[$extras]} with pinned versions (first run: about 10 minutes, most of it building llama.cpp)"
+  echo "bootstrap: installing slm-curator${extras:+[$extras]} for Spark $SLM_SPARK_LINE with pinned versions (first run: about 10 minutes, most of it building llama.cpp)"
   "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
   if [ "$wants_judge" = 1 ] && [ ! -f "$llama_stamp" ]; then install_llama; fi
-  "$venv/bin/python" -m pip install --quiet --constraint constraints.txt --editable ".${extras:+[$extras]}"
+  "$venv/bin/python" -m pip install --quiet --constraint "$constraints" --editable ".${extras:+[$extras]}"
   rm -f "$venv"/.slm-installed-*
   touch "$stamp"
 fi

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Build the Python environment EMR runs the jobs with: a fresh venv holding the slm-curator wheel and its
-# pinned dependencies (constraints.txt), packed with venv-pack into one relocatable archive. EMR's Spark
-# brings pyspark (and Delta's jars), so pyspark is left out unless --with-pyspark is given.
+# pinned dependencies (constraints.txt; constraints-3.5.txt with SLM_SPARK_LINE=3.5 for EMR 7.x), packed
+# with venv-pack into one relocatable archive. EMR's Spark brings pyspark (and Delta's jars), so pyspark
+# is left out unless --with-pyspark is given.
 #
-#   usage: scripts/emr_package.sh [--with-pyspark] [--compress-level N] [OUTPUT.tar.gz]
+#   usage: [SLM_SPARK_LINE=3.5] scripts/emr_package.sh [--with-pyspark] [--compress-level N] [OUTPUT.tar.gz]
 #   then:  aws s3 cp dist/slm_curator_emr.tar.gz s3://bucket/envs/   (spark-submit line: README, "Running on EMR")
 #
 # Build it on the same OS and Python minor version as the cluster (EMR 8.1: Amazon Linux 2023,
 # Python 3.11), e.g. in an amazonlinux:2023 container, because wheels with C code are platform-specific.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/spark_line.sh
 with_pyspark=0
 level=4
 out=""
@@ -28,10 +30,10 @@ command -v "$python_bin" >/dev/null || { echo "emr_package: $python_bin not foun
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-echo "emr_package: building the wheel"
+echo "emr_package: building the wheel (Spark $SLM_SPARK_LINE line, $SLM_CONSTRAINTS)"
 "$python_bin" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
-"$work/venv/bin/python" -m pip install --quiet --constraint constraints.txt build venv-pack setuptools wheel
+"$work/venv/bin/python" -m pip install --quiet --constraint "$SLM_CONSTRAINTS" build venv-pack setuptools wheel
 "$work/venv/bin/python" -m build --wheel --no-isolation --outdir "$work/dist" . >/dev/null
 wheel="$(ls "$work"/dist/slm_curator-*.whl)"
 echo "emr_package: installing $(basename "$wheel") and its pinned dependencies"
@@ -50,8 +52,8 @@ for line in archive.read(meta).decode().splitlines():
 PY
 # --no-compile: no .pyc files in the archive (a third smaller and faster to pack); Python compiles
 # what each container imports, once.
-"$work/venv/bin/python" -m pip install --quiet --no-compile --constraint constraints.txt --requirement "$work/requirements.txt"
-"$work/venv/bin/python" -m pip install --quiet --no-compile --constraint constraints.txt --no-deps "$wheel" delta-spark
+"$work/venv/bin/python" -m pip install --quiet --no-compile --constraint "$SLM_CONSTRAINTS" --requirement "$work/requirements.txt"
+"$work/venv/bin/python" -m pip install --quiet --no-compile --constraint "$SLM_CONSTRAINTS" --no-deps "$wheel" delta-spark
 "$work/venv/bin/python" -m pip uninstall --quiet --yes build
 mkdir -p "$(dirname "$out")"
 rm -f "$out"

@@ -3,5 +3,6 @@
 # Extra arguments go to jobs/pipeline.py, e.g.  scripts/run.sh --input ../shared/data/web
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/spark_line.sh  # SLM_SPARK_LINE: 4.1 (default) or 3.5
 scripts/bootstrap.sh train,judge,quality
-exec "${SLM_VENV:-.venv}/bin/python" jobs/pipeline.py "$@"
+exec "$SLM_VENV/bin/python" jobs/pipeline.py "$@"

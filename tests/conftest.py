@@ -65,3 +65,28 @@ def venv_python() -> str:
     import sys
 
     return os.environ.get("SLM_TEST_PYTHON", sys.executable)
+
+
+def job_env(tmp_path) -> dict[str, str]:
+    """A job subprocess's environment as a fresh shell has it: a bare PATH, HOME in the test's folder."""
+    keep = ("JAVA_HOME", "SPARK_LOCAL_IP", "LANG", "XDG_CACHE_HOME")
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        **{k: os.environ[k] for k in keep if k in os.environ},
+    }
+
+
+def job_args(tmp_path, corpus, *extra: str) -> list[str]:
+    """`--input corpus` and the --set flags that keep a job run inside `tmp_path` (jars from the cache)."""
+    from slm_curator.config import load_config
+    from slm_curator.spark import ivy_dir
+
+    sets = [
+        f"storage.root={tmp_path / 'data'}",
+        f"maven.ivy_dir={ivy_dir(load_config('local', conf_dir=ROOT / 'conf'))}",
+        "spark.show_progress=false",
+        "checks.data_docs=false",
+        *extra,
+    ]
+    return ["--input", str(corpus), *[a for s in sets for a in ("--set", s)]]

@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = yaml.safe_load((ROOT / "databricks.yml").read_text())
 JOB = BUNDLE["resources"]["jobs"]["slm_curator"]
 TASKS = JOB["tasks"]
+TARGETS = list(BUNDLE["targets"])
+# Databricks Runtime (LTS) -> the Spark line it runs (maven.lines, constraints files).
+RUNTIME_LINES = {"18.0": "4.1", "16.4": "3.5", "15.4": "3.5"}
 
 
 def _variables(target: str) -> dict[str, str]:
@@ -55,13 +58,13 @@ def test_tasks_form_the_pipeline_in_stage_order():
     clusters = {c["job_cluster_key"] for c in JOB["job_clusters"]}
     assert all(t["job_cluster_key"] in clusters for t in TASKS)
     gpu = next(c for c in JOB["job_clusters"] if c["job_cluster_key"] == "gpu")
-    assert "gpu" in gpu["new_cluster"]["spark_version"]
+    assert "gpu-ml" in _substitute(gpu["new_cluster"]["spark_version"], _variables("dev"))
     assert next(t for t in TASKS if t["task_key"] == "train")["job_cluster_key"] == "gpu"
     assert {"dev", "prod"} <= set(BUNDLE["targets"])
     assert {"catalog", "schema", "volume_root"} <= set(BUNDLE["variables"])
 
 
-@pytest.mark.parametrize("target", ["dev", "prod"])
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("task", TASKS, ids=[t["task_key"] for t in TASKS])
 def test_task_runs_an_existing_job_that_accepts_its_arguments(task, target, monkeypatch):
     """Each task's parameters go through the job's real argument parser and config loader."""
@@ -81,7 +84,7 @@ def test_task_runs_an_existing_job_that_accepts_its_arguments(task, target, monk
     assert cfg.storage.root == variables["volume_root"]
 
 
-@pytest.mark.parametrize("target", ["dev", "prod"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_ablation_job_runs_jobs_ablation_with_arguments_it_accepts(target, monkeypatch):
     from slm_curator.ablation import job as ablation_job
 
@@ -100,6 +103,33 @@ def test_ablation_job_runs_jobs_ablation_with_arguments_it_accepts(target, monke
     assert cfg.ablation.preset == variables["ablation_preset"]
     clusters = BUNDLE["resources"]["jobs"]["slm_curator_ablation"]["job_clusters"]
     assert task["job_cluster_key"] in {c["job_cluster_key"] for c in clusters}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_cluster_of_a_target_runs_a_supported_spark_line(target):
+    """Both Spark lines have targets, and each runtime's Scala matches its line's jars."""
+    from slm_curator.config import load_config
+
+    clusters = [c for job in BUNDLE["resources"]["jobs"].values() for c in job["job_clusters"]]
+    lines = set()
+    for cluster in clusters:
+        version = _substitute(cluster["new_cluster"]["spark_version"], _variables(target))
+        runtime, scala = version.split(".x-")[0], version.rsplit("-scala", 1)[1]
+        assert runtime in RUNTIME_LINES, f"{target}: {version} is not a runtime of a supported line"
+        line = RUNTIME_LINES[runtime]
+        lines.add(line)
+        delta = load_config("databricks", [f"maven.spark_line={line}"], ROOT / "conf").maven.packages["delta"]
+        assert delta.split(":")[1].endswith("_" + scala), (target, version, delta)
+        assert ("gpu-ml" in version) == (cluster["job_cluster_key"] == "gpu"), version
+    assert len(lines) == 1, f"{target} mixes Spark lines: {lines}"
+
+
+def test_both_spark_lines_have_a_dev_and_a_prod_target():
+    lines = {}
+    for target, spec in BUNDLE["targets"].items():
+        version = _substitute("${var.spark_version}", _variables(target))
+        lines.setdefault(RUNTIME_LINES[version.split(".x-")[0]], set()).add(spec["mode"])
+    assert lines == {"4.1": {"development", "production"}, "3.5": {"development", "production"}}
 
 
 def test_a_misspelt_task_argument_would_fail(monkeypatch):

@@ -8,7 +8,7 @@ import sys
 import pytest
 from tests.conftest import ROOT
 
-from slm_curator.config import ConfigError, PipelineConfig, load_config, parse_override
+from slm_curator.config import ConfigError, PipelineConfig, load_config, parse_override, running_spark_line
 
 CONF = ROOT / "conf"
 
@@ -19,7 +19,7 @@ def test_defaults_and_local_overlay():
     assert cfg.env == "local"
     assert cfg.spark.master == "local[2]"
     assert cfg.spark.conf["spark.sql.shuffle.partitions"] == "4"
-    assert cfg.maven.packages["delta"] == "io.delta:delta-spark_4.1_2.13:4.2.0"
+    assert cfg.maven.packages["delta"] == cfg.maven.lines[cfg.maven.spark_line]["delta"]
     # relative storage roots resolve against the project, not the working directory
     assert cfg.storage.root == str((ROOT / "data").resolve())
 
@@ -80,7 +80,7 @@ def test_single_path_override_becomes_a_list():
         ("ingest.source=[a, b]", "ingest.source: expected a string"),
         (
             "spark.packages=[delta, nope]",
-            "spark.packages: 'nope' is not declared; allowed values: delta, spark_nlp",
+            f"spark.packages: 'nope' is not declared for Spark {running_spark_line()}; allowed values: delta, spark_nlp",
         ),
         (
             "maven.packages.delta=io.delta:delta-spark",
@@ -150,3 +150,50 @@ def test_readme_configuration_reference_is_generated_from_the_config_classes():
     keys = [row[0] for row in config_reference.rows()]
     assert "checks.max_drop_fraction" in keys and "filter.gopher.min_doc_words" in keys
     assert all(meaning for _, _, _, meaning in config_reference.rows()), "a config field has no comment"
+
+
+def test_maven_coordinates_follow_the_spark_line():
+    import pyspark
+
+    cfg = load_config("local", conf_dir=CONF)
+    assert cfg.maven.spark_line == running_spark_line() == ".".join(pyspark.__version__.split(".")[:2])
+    new = load_config("local", ["maven.spark_line=4.1"], conf_dir=CONF)
+    assert new.maven.packages["delta"] == "io.delta:delta-spark_4.1_2.13:4.2.0"
+    old = load_config("local", ["maven.spark_line=3.5"], conf_dir=CONF)
+    assert old.maven.packages["delta"] == "io.delta:delta-spark_2.12:3.3.3"
+    assert old.maven.packages["spark_nlp"].split(",") == [
+        "com.johnsnowlabs.nlp:spark-nlp_2.12:5.5.3",
+        "org.tensorflow:tensorflow-core-api:0.4.2",
+    ]
+    # An override wins on whatever line; the line's other names stay.
+    mirror = load_config(
+        "local", ["maven.spark_line=3.5", "maven.packages.delta=my.org:delta-spark_2.12:3.3.3"], conf_dir=CONF
+    )
+    assert mirror.maven.packages["delta"] == "my.org:delta-spark_2.12:3.3.3"
+    assert mirror.maven.packages["spark_nlp"] == old.maven.packages["spark_nlp"]
+    assert mirror.flat()["maven.packages.delta"] == "my.org:delta-spark_2.12:3.3.3"
+    with pytest.raises(
+        ConfigError, match=r"maven.spark_line: '3.4' has no coordinates; allowed values: 3.5, 4.1"
+    ):
+        load_config("local", ["maven.spark_line=3.4"], conf_dir=CONF)
+    with pytest.raises(ConfigError, match=r"maven.packages.spark_nlp: 'a:b' is not a group:artifact:version"):
+        load_config("local", ["maven.packages.spark_nlp=x:y:1,a:b"], conf_dir=CONF)
+    with pytest.raises(ConfigError, match=r"maven.excludes.3.5: 'nogroup' is not a group:artifact pair"):
+        load_config("local", ["maven.excludes.3.5=[nogroup]"], conf_dir=CONF)
+
+
+def test_spark_35_session_conf_excludes_what_maven_central_does_not_serve():
+    from slm_curator.spark import local_conf, maven_coordinates
+
+    cfg = load_config("local", ["maven.spark_line=3.5", "spark.packages=[delta, spark_nlp]"], conf_dir=CONF)
+    assert maven_coordinates(cfg) == [
+        "io.delta:delta-spark_2.12:3.3.3",
+        "com.johnsnowlabs.nlp:spark-nlp_2.12:5.5.3",
+        "org.tensorflow:tensorflow-core-api:0.4.2",
+    ]
+    conf = local_conf(cfg)
+    assert conf["spark.jars.packages"] == ",".join(maven_coordinates(cfg))
+    assert "com.johnsnowlabs.nlp:tensorflow-cpu_2.12" in conf["spark.jars.excludes"].split(",")
+    assert "spark.jars.excludes" not in local_conf(
+        load_config("local", ["maven.spark_line=4.1"], conf_dir=CONF)
+    )

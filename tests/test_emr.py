@@ -18,10 +18,29 @@ from pathlib import Path
 import pytest
 from tests.conftest import ROOT
 
-from slm_curator.config import load_config
+from slm_curator.config import load_config, running_spark_line
 from slm_curator.delta import to_arrow
 from slm_curator.sample_corpus import write_sample_corpus
 from slm_curator.spark import ivy_dir
+
+
+def line_jars(cfg) -> list[str]:
+    """The Ivy cache's jars for the installed Spark line (EMR puts one line's Delta on the classpath).
+
+    The cache may hold both lines' builds (a 3.5 venv shares it); mixing Scala 2.12 and 2.13 classes
+    fails at the first task. Delta's own jars are kept at this line's Delta version only."""
+    delta_version = cfg.maven.packages["delta"].rsplit(":", 1)[1]
+    other_scala = "_2.13" if cfg.maven.spark_line.startswith("3.") else "_2.12"
+    keep = []
+    for jar in sorted((ivy_dir(cfg) / "jars").glob("*.jar")):
+        name = jar.name
+        if other_scala in name or (
+            name.startswith("io.delta_") and not name.endswith(f"-{delta_version}.jar")
+        ):
+            continue
+        keep.append(str(jar))
+    return keep
+
 
 pytestmark = pytest.mark.slow
 
@@ -34,23 +53,25 @@ def test_venv_pack_archive_runs_a_job_under_spark_submit_with_executors_on_the_a
         text=True,
         timeout=900,
         cwd=ROOT,
-        env={**os.environ, "PYTHON": sys._base_executable},
+        # The archive is built for the Spark line this interpreter runs (EMR 8.1: 4.1, EMR 7.x: 3.5).
+        env={**os.environ, "PYTHON": sys._base_executable, "SLM_SPARK_LINE": running_spark_line()},
     )
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-3000:]
+    delta_version = load_config("local", conf_dir=ROOT / "conf").maven.packages["delta"].rsplit(":", 1)[1]
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         assert any(n.endswith("site-packages/slm_curator/pipeline.py") for n in names)
         assert any("site-packages/tokenizers/" in n for n in names)  # export runs on the CPU cluster too
         assert any("site-packages/great_expectations/" in n for n in names)
+        # delta-spark's Python side at the version of the line's jar
+        assert any(f"site-packages/delta_spark-{delta_version}.dist-info" in n for n in names)
         assert not any("site-packages/pyspark/" in n for n in names), (
             "EMR brings pyspark; it must not be packed"
         )
         driver = tmp_path / "driver-env"
         tar.extractall(driver, filter="tar")
 
-    jars = sorted(
-        str(p) for p in (ivy_dir(load_config("local", conf_dir=ROOT / "conf")) / "jars").glob("*.jar")
-    )
+    jars = line_jars(load_config("local", conf_dir=ROOT / "conf"))
     assert any("delta-spark" in j for j in jars)
     src = write_sample_corpus(tmp_path / "corpus", documents=60)
     import pyspark

@@ -64,17 +64,21 @@ def test_ingest_job_runs_end_to_end_and_second_run_says_nothing_new(tmp_path):
 
 
 def test_delta_coordinate_must_match_the_pyspark_line():
+    import pyspark
+
+    line = ".".join(pyspark.__version__.split(".")[:2])
+    other = "3.5" if line != "3.5" else "4.1"
     cfg = load_config(
-        "local", ["maven.packages.delta=io.delta:delta-spark_3.5_2.13:3.3.0"], conf_dir=ROOT / "conf"
+        "local", [f"maven.packages.delta=io.delta:delta-spark_{other}_2.13:3.3.0"], conf_dir=ROOT / "conf"
     )
-    with pytest.raises(ConfigError, match="built for Spark 3.5, but pyspark is 4.1"):
+    with pytest.raises(ConfigError, match=f"built for Spark {other}, but pyspark is {line}"):
         check_delta_matches_pyspark(cfg)
 
 
 def test_local_session_conf_has_delta_packages_and_small_machine_settings():
     cfg = load_config("local", ["maven.ivy_dir=/tmp/ivy-x"], conf_dir=ROOT / "conf")
     conf = local_conf(cfg)
-    assert conf["spark.jars.packages"] == "io.delta:delta-spark_4.1_2.13:4.2.0"
+    assert conf["spark.jars.packages"] == cfg.maven.lines[cfg.maven.spark_line]["delta"]
     assert conf["spark.jars.ivy"] == "/tmp/ivy-x"
     assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert conf["spark.ui.enabled"] == "false"
@@ -122,3 +126,21 @@ def test_unresolvable_maven_package_fails_naming_the_coordinate(tmp_path, overri
     )
     assert proc.returncode == 2
     assert f"could not resolve Maven package {MISSING} (config key {key}" in proc.stderr
+
+
+def test_delta_3_coordinate_must_match_the_scala_of_pyspark():
+    import pyspark
+
+    scala, other = ("2.12", "2.13") if pyspark.__version__.startswith("3.") else ("2.13", "2.12")
+    cfg = load_config(
+        "local", [f"maven.packages.delta=io.delta:delta-spark_{other}:3.3.3"], conf_dir=ROOT / "conf"
+    )
+    with pytest.raises(
+        ConfigError, match=f"built for Scala {other}, but pyspark {pyspark.__version__} runs Scala {scala}"
+    ):
+        check_delta_matches_pyspark(cfg)
+    check_delta_matches_pyspark(
+        load_config(
+            "local", [f"maven.packages.delta=io.delta:delta-spark_{scala}:3.3.3"], conf_dir=ROOT / "conf"
+        )
+    )

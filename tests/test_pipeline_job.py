@@ -10,11 +10,10 @@ import threading
 import time
 
 import pytest
-from tests.conftest import ROOT, venv_python
+from tests.conftest import ROOT, job_args, job_env, venv_python
 
 from slm_curator.config import load_config
 from slm_curator.sample_corpus import write_sample_corpus
-from slm_curator.spark import ivy_dir
 
 pytestmark = pytest.mark.slow
 
@@ -22,24 +21,11 @@ STAGES = "ingest,filter,validate"
 
 
 def _env(tmp_path) -> dict[str, str]:
-    keep = ("JAVA_HOME", "SPARK_LOCAL_IP", "LANG")
-    return {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        **{k: os.environ[k] for k in keep if k in os.environ},
-    }
+    return job_env(tmp_path)
 
 
 def _args(tmp_path, corpus, *extra: str) -> list[str]:
-    ivy = ivy_dir(load_config("local", conf_dir=ROOT / "conf"))
-    sets = [
-        f"storage.root={tmp_path / 'data'}",
-        f"maven.ivy_dir={ivy}",
-        "spark.show_progress=false",
-        "checks.data_docs=false",
-        *extra,
-    ]
-    return ["--input", str(corpus), *[a for s in sets for a in ("--set", s)]]
+    return job_args(tmp_path, corpus, *extra)
 
 
 def _run(job: str, args: list[str], tmp_path) -> subprocess.CompletedProcess:

@@ -40,17 +40,60 @@ CHECKED_STAGES = ("ingest", "filter", "dedup", "score")
 # ----------------------------------------------------------------------------------------------
 
 
+SPARK_LINES = ("3.5", "4.1")
+
+
+def running_spark_line() -> str:
+    """'major.minor' of the installed pyspark (its package metadata; the module where there is none)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("pyspark")
+    except metadata.PackageNotFoundError:  # a runtime that puts pyspark on the path (Databricks)
+        import pyspark
+
+        version = pyspark.__version__
+    return ".".join(version.split(".")[:2])
+
+
 @dataclass
 class MavenConfig:
-    """JVM libraries, declared once as Maven coordinates and named so each session picks what it needs."""
+    """JVM libraries, declared once as Maven coordinates and named so each session picks what it needs.
 
-    # Name -> Maven coordinate: the one place JVM libraries are declared.
-    packages: dict[str, str] = field(
+    Each Spark line has its own builds (Scala 2.13 for 4.x, 2.12 for 3.5), so the coordinates are kept
+    per line and the running pyspark's line picks its set; `packages` holds the set in use.
+    """
+
+    # Spark line (major.minor of pyspark) -> name -> Maven coordinate(s), comma-separated where one
+    # library needs several (Spark NLP on 3.5 needs TensorFlow's core API jar, which its POM omits).
+    lines: dict[str, dict[str, str]] = field(
         default_factory=lambda: {
-            "delta": "io.delta:delta-spark_4.1_2.13:4.2.0",
-            "spark_nlp": "com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0",
+            "4.1": {
+                "delta": "io.delta:delta-spark_4.1_2.13:4.2.0",
+                "spark_nlp": "com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0",
+            },
+            "3.5": {
+                "delta": "io.delta:delta-spark_2.12:3.3.3",
+                "spark_nlp": "com.johnsnowlabs.nlp:spark-nlp_2.12:5.5.3,org.tensorflow:tensorflow-core-api:0.4.2",
+            },
         }
     )
+    # Name -> coordinate(s) overriding the running line's entry (a mirror's build, another version);
+    # after loading, the merged set in use on this Spark line.
+    packages: dict[str, str] = field(default_factory=dict)
+    # Spark line -> group:artifact left out of resolution (spark.jars.excludes): Spark NLP 5.5's
+    # optional native back ends, which Maven Central does not serve.
+    excludes: dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "3.5": [
+                "com.johnsnowlabs.nlp:tensorflow-cpu_2.12",
+                "com.johnsnowlabs.nlp:jsl-llamacpp-cpu_2.12",
+                "com.johnsnowlabs.nlp:jsl-openvino-cpu_2.12",
+            ],
+        }
+    )
+    # Spark line whose coordinates to use; empty: the installed pyspark's.
+    spark_line: str = ""
     # Extra Maven repositories (a corporate mirror, say); Maven Central is always searched.
     repositories: list[str] = field(default_factory=list)
     # Ivy cache directory; empty means $HOME/.ivy2.5.2, which the set-up command warms (passed to Spark
@@ -58,6 +101,11 @@ class MavenConfig:
     ivy_dir: str = ""
     # False where the platform already puts the jars on the classpath (Databricks runtime, EMR).
     resolve: bool = True
+
+    def settle(self) -> None:
+        """Fix the line and merge its set under the overrides (idempotent; PipelineConfig calls it)."""
+        self.spark_line = self.spark_line or running_spark_line()
+        self.packages = {**self.lines.get(self.spark_line, {}), **self.packages}
 
 
 @dataclass
@@ -653,6 +701,9 @@ class PipelineConfig:
     ablation: AblationConfig = field(default_factory=AblationConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
 
+    def __post_init__(self):
+        self.maven.settle()
+
     def flat(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow params and for printing."""
         return flatten(dataclasses.asdict(self))
@@ -874,14 +925,28 @@ def load_config(
 
 
 def _check_semantics(cfg: PipelineConfig) -> None:
-    unknown = [p for p in cfg.spark.packages if p not in cfg.maven.packages]
+    mv = cfg.maven
+    if mv.spark_line not in mv.lines and not mv.packages:
+        raise ConfigError(
+            f"maven.spark_line: {mv.spark_line!r} has no coordinates; allowed values: {', '.join(sorted(mv.lines))}"
+            " (or give maven.packages.<name> for this line)"
+        )
+    unknown = [p for p in cfg.spark.packages if p not in mv.packages]
     if unknown:
         raise ConfigError(
-            f"spark.packages: {unknown[0]!r} is not declared; allowed values: {', '.join(sorted(cfg.maven.packages))}"
+            f"spark.packages: {unknown[0]!r} is not declared for Spark {mv.spark_line}; allowed values: "
+            f"{', '.join(sorted(mv.packages))}"
         )
-    for name, coord in cfg.maven.packages.items():
-        if coord.count(":") != 2 or not all(coord.split(":")):
-            raise ConfigError(f"maven.packages.{name}: {coord!r} is not a group:artifact:version coordinate")
+    for name, coords in mv.packages.items():
+        for coord in coords.split(","):
+            if coord.count(":") != 2 or not all(coord.split(":")):
+                raise ConfigError(
+                    f"maven.packages.{name}: {coord!r} is not a group:artifact:version coordinate"
+                )
+    for line, excluded in mv.excludes.items():
+        for pair in excluded:
+            if pair.count(":") != 1 or not all(pair.split(":")):
+                raise ConfigError(f"maven.excludes.{line}: {pair!r} is not a group:artifact pair")
     if bool(cfg.storage.catalog) != bool(cfg.storage.schema):
         raise ConfigError(
             "storage.catalog and storage.schema: set both (Unity Catalog names) or neither (paths)"

@@ -77,7 +77,9 @@ def rows(
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"
         tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
+        if tp is config.MavenConfig:  # its documented defaults, before the installed Spark line settles them
+            out.extend(rows(tp, key + ".", tp()))
+        elif dataclasses.is_dataclass(tp):
             out.extend(rows(tp, key + ".", getattr(instance, f.name)))
         elif key != "env":
             meaning = comments.get(f.name) or ("run this filter family" if f.name == "enabled" else "")

@@ -39,7 +39,8 @@ def platform() -> str:
 
 
 def maven_coordinates(cfg: PipelineConfig) -> list[str]:
-    return [cfg.maven.packages[name] for name in cfg.spark.packages]
+    """The coordinates of spark.packages on this Spark line (a name may stand for several)."""
+    return [c for name in cfg.spark.packages for c in cfg.maven.packages[name].split(",")]
 
 
 def ivy_dir(cfg: PipelineConfig) -> Path:
@@ -53,18 +54,29 @@ def cached_jar(ivy: Path, coordinate: str) -> Path:
 
 
 def check_delta_matches_pyspark(cfg: PipelineConfig) -> None:
-    """delta-spark_4.1_2.13 only runs on Spark 4.1.x; catch a mismatched pin before the JVM does."""
+    """Delta jars are built per Spark line and Scala version; catch a mismatched pin before the JVM does.
+
+    Delta 4.x names the Spark line (delta-spark_4.1_2.13), Delta 3.x only the Scala version
+    (delta-spark_2.12, Spark 3.5); Spark 3.5's pyspark runs Scala 2.12, Spark 4's 2.13.
+    """
     import pyspark
 
     coord = cfg.maven.packages.get("delta", "")
     artifact = coord.split(":")[1] if coord.count(":") == 2 else ""
-    parts = artifact.split("_")
+    parts = artifact.split("_") if artifact.startswith("delta-spark_") else []
     if len(parts) == 3:  # delta-spark_<spark major.minor>_<scala>
         spark_line = parts[1]
         if not pyspark.__version__.startswith(spark_line + "."):
             raise ConfigError(
                 f"maven.packages.delta: {coord} is built for Spark {spark_line}, but pyspark is "
                 f"{pyspark.__version__}; install the pinned versions (constraints.txt) or change the coordinate"
+            )
+    elif len(parts) == 2:  # delta-spark_<scala>
+        scala = "2.12" if pyspark.__version__.startswith("3.") else "2.13"
+        if parts[1] != scala:
+            raise ConfigError(
+                f"maven.packages.delta: {coord} is built for Scala {parts[1]}, but pyspark "
+                f"{pyspark.__version__} runs Scala {scala}; change the coordinate or the Spark line"
             )
 
 
@@ -88,6 +100,9 @@ def local_conf(cfg: PipelineConfig) -> dict[str, str]:
         conf["spark.jars.ivy"] = str(ivy_dir(cfg))
         if cfg.maven.repositories:
             conf["spark.jars.repositories"] = ",".join(cfg.maven.repositories)
+        excluded = cfg.maven.excludes.get(cfg.maven.spark_line, [])
+        if excluded:
+            conf["spark.jars.excludes"] = ",".join(excluded)
     conf.update(cfg.spark.conf)
     return conf
 
@@ -131,7 +146,9 @@ def get_spark(cfg: PipelineConfig, app_name: str | None = None):
             # repositories which coordinate they do not have, to name the culprit rather than the first.
             absent = [c for c in missing if not _published(c, cfg.maven.repositories)] or missing
             keys = ", ".join(
-                f"maven.packages.{n}" for n in cfg.spark.packages if cfg.maven.packages[n] in absent
+                f"maven.packages.{n}"
+                for n in cfg.spark.packages
+                if set(cfg.maven.packages[n].split(",")) & set(absent)
             )
             raise MavenResolutionError(
                 f"could not resolve Maven package {', '.join(absent)} (config key {keys}, used by "
