@@ -680,11 +680,29 @@ def train_from_dict(
 ) -> dict[str, Any] | None:
     """Picklable-argument entry for a distributed launch (TorchDistributor.run(train_from_dict, ...)).
 
-    Returns rank 0's TrainResult.summary() (other ranks None); the weights are in the last checkpoint,
-    which `load_model(checkpoint_dir)` reads back.
+    Returns rank 0's TrainResult.summary() on every rank; the weights are in the last checkpoint,
+    which `load_model(checkpoint_dir)` reads back. Every rank returns it because TorchDistributor's
+    wrapper has each process write its return value to the same output file: the last writer wins, and
+    a None from rank 1 once replaced rank 0's summary. Rank 0 leaves it in a file named by the launch
+    (torchrun's run id) for the others to return.
     """
     result = train(TrainConfig(**cfg_dict), splits, checkpoint_dir)
-    return result.summary() if int(os.environ.get("RANK", 0)) == 0 else None
+    rank, run_id = int(os.environ.get("RANK", 0)), os.environ.get("TORCHELASTIC_RUN_ID")
+    if run_id is None:  # not under torchrun: a single process
+        return result.summary() if rank == 0 else None
+    shared = Path(checkpoint_dir) / f"summary-{run_id}.json"
+    if rank == 0:
+        summary = result.summary()
+        tmp = shared.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(summary))
+        os.replace(tmp, shared)
+        return summary
+    deadline = time.monotonic() + 600
+    while not shared.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rank {rank}: rank 0 wrote no summary at {shared}")
+        time.sleep(0.2)
+    return json.loads(shared.read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
