@@ -71,7 +71,8 @@ wants_judge=0
 case ",$extras," in *",judge,"*) wants_judge=1 ;; esac
 
 if ! covered; then
-  echo "bootstrap: installing slm-curator${extras:+[$extras]} for Spark $SLM_SPARK_LINE with pinned versions (first run: about 10 minutes, most of it building llama.cpp)"
+  if [ "$wants_judge" = 1 ]; then eta="first run: about 10 minutes, most of it building llama.cpp"; else eta="first run: a few minutes"; fi
+  echo "bootstrap: installing slm-curator${extras:+[$extras]} for Spark $SLM_SPARK_LINE with pinned versions ($eta)"
   "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
   if [ "$wants_judge" = 1 ] && [ ! -f "$llama_stamp" ]; then install_llama; fi
   "$venv/bin/python" -m pip install --quiet --constraint "$constraints" --editable ".${extras:+[$extras]}"
