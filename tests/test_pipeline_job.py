@@ -20,17 +20,14 @@ pytestmark = pytest.mark.slow
 STAGES = "ingest,filter,validate"
 
 
-def _env(tmp_path) -> dict[str, str]:
-    return job_env(tmp_path)
-
-
-def _args(tmp_path, corpus, *extra: str) -> list[str]:
-    return job_args(tmp_path, corpus, *extra)
-
-
 def _run(job: str, args: list[str], tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [venv_python(), job, *args], capture_output=True, text=True, timeout=900, cwd=ROOT, env=_env(tmp_path)
+        [venv_python(), job, *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env=job_env(tmp_path),
     )
 
 
@@ -42,7 +39,7 @@ def _run_and_kill(args: list[str], tmp_path, after_line: str, delay: float) -> s
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env=_env(tmp_path),
+        env=job_env(tmp_path),
         start_new_session=True,
     )
     seen: list[str] = []
@@ -91,7 +88,7 @@ def _line(stdout: str, stage: str) -> list[str]:
 
 def test_a_killed_run_resumes_and_a_failing_gate_stops_the_job(tmp_path):
     corpus = write_sample_corpus(tmp_path / "corpus", documents=250)
-    args = _args(tmp_path, corpus)
+    args = job_args(tmp_path, corpus)
 
     # 1. Killed while ingest merges into `documents` (a Delta commit either lands whole or not at all).
     _run_and_kill(args, tmp_path, "ingest: parsed", 1.0)
@@ -99,7 +96,7 @@ def test_a_killed_run_resumes_and_a_failing_gate_stops_the_job(tmp_path):
     # 2. A filter gate that allows no drops: the job stops with exit 4 naming table, expectation, value.
     strict = _run(
         "jobs/pipeline.py",
-        ["--stages", STAGES, *_args(tmp_path, corpus, "checks.max_drop_fraction.filter=0")],
+        ["--stages", STAGES, *job_args(tmp_path, corpus, "checks.max_drop_fraction.filter=0")],
         tmp_path,
     )
     assert strict.returncode == 4, strict.stderr[-3000:]

@@ -40,9 +40,6 @@ CHECKED_STAGES = ("ingest", "filter", "dedup", "score")
 # ----------------------------------------------------------------------------------------------
 
 
-SPARK_LINES = ("3.5", "4.1")
-
-
 def running_spark_line() -> str:
     """'major.minor' of the installed pyspark (its package metadata; the module where there is none)."""
     from importlib import metadata

@@ -320,7 +320,7 @@ def onnx_path(folder: Path) -> Path:
 def onnx_int8_path(source: Path) -> Path:
     """The float32 graph with dynamic int8 projections, derived once into the user cache.
 
-    Per-channel int8 weights and per-batch uint8 activations on every MatMul with a weight (ONNX
+    Per-channel int8 weights and per-pass uint8 activations on every MatMul with a weight (ONNX
     Runtime's VNNI kernels): unlike torch's per-tensor int8, the feed-forward output layers survive it
     (chunk vectors at cosine >= 0.98 to float32 on real pages, tested), so nothing is left in float32.
     """
