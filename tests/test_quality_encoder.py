@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tests.conftest import shared_data
 
-from slm_curator.quality.encoder import Encoder, EncoderSpec, resolve_encoder_path
+from slm_curator.quality.encoder import Encoder, EncoderSpec, resolve_encoder_path, word_windows
 
 pytestmark = pytest.mark.model
 
@@ -42,7 +42,7 @@ def test_one_chunk_matches_sentence_transformers_on_the_same_truncation(torch_en
 
 
 def test_long_documents_are_embedded_in_several_chunks_and_pooled(torch_encoder, texts):
-    pieces, owners = torch_encoder.chunks(texts)
+    pieces, owners, _ = torch_encoder.chunks(texts)
     per_doc = np.bincount(owners, minlength=len(texts))
     assert per_doc.max() == 4 and per_doc.min() == 1  # capped at max_chunks; empty text is one chunk
     assert all(len(p) <= 256 for p in pieces)
@@ -60,6 +60,34 @@ def test_long_documents_are_embedded_in_several_chunks_and_pooled(torch_encoder,
     naive = sum(lengths[i : i + 16].max() * len(lengths[i : i + 16]) for i in range(0, len(lengths), 16))
     assert torch_encoder.tokens_read == lengths.sum()
     assert torch_encoder.tokens_padded < naive
+
+
+def test_word_windows_embed_each_window_truncated_and_weight_them_by_words(texts):
+    spec = EncoderSpec(max_chunks=4, chunking="words", chunk_words=64)
+    words = Encoder(spec, backend="torch", device="cpu", batch_tokens=4096, threads=2)
+    pieces, owners, weights = words.chunks(texts)
+    assert all(len(p) <= 256 for p in pieces)
+    assert np.bincount(owners, minlength=len(texts)).max() == 4
+    # A window's pieces are exactly the tokenizer's on the window's text, cut at max_tokens.
+    window, n_words = word_windows(texts[0], 64, 4)[0]
+    ids = words.tokenizer.encode(window, add_special_tokens=False).ids[:254]
+    assert pieces[0] == [words.cls_id, *ids, words.sep_id] and weights[0] == n_words
+    vectors = words.embed(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # The pooled vector is the word-weighted mean of the windows' own vectors (each embedded alone).
+    doc = int(np.argmax(np.bincount(owners, minlength=len(texts))))
+    alone = Encoder(EncoderSpec(max_chunks=1), backend="torch", device="cpu", threads=2)
+    chunk_vectors, chunk_words = [], []
+    for text, n in word_windows(texts[doc], 64, 4):
+        encoded = alone.tokenizer.encode(text, add_special_tokens=False).ids[:254]
+        ids = np.array([[alone.cls_id, *encoded, alone.sep_id]])
+        chunk_vectors.append(alone._forward(ids, np.ones_like(ids))[0])
+        chunk_words.append(n)
+    expected = np.average(np.array(chunk_vectors), axis=0, weights=chunk_words)
+    expected /= np.linalg.norm(expected)
+    assert float(expected @ vectors[doc]) > 0.99999
+    onnx = Encoder(spec, backend="onnx", batch_tokens=4096, threads=2).embed(texts)
+    assert np.abs(onnx - vectors).max() < 1e-4  # both backends chunk the same way
 
 
 def test_order_and_batching_do_not_change_a_documents_vector(torch_encoder, texts):

@@ -9,7 +9,14 @@ import pytest
 
 from slm_curator.errors import ConfigError
 from slm_curator.quality.annotate import annotation_messages, parse_score
-from slm_curator.quality.encoder import chunk_ids, length_batches, pool_chunks
+from slm_curator.quality.encoder import (
+    EncoderSpec,
+    chunk_ids,
+    length_batches,
+    pool_chunks,
+    spread_picks,
+    word_windows,
+)
 from slm_curator.quality.features import DEFAULT_FEATURES, document_features, feature_matrix
 from slm_curator.quality.head import LinearHead, fit_logistic, fit_ridge
 from slm_curator.quality.metrics import auc, confusion, spearman, to_int
@@ -24,6 +31,41 @@ def test_chunks_cover_the_whole_document_and_thin_evenly_keeping_both_ends():
     assert thinned[0][0] == 0 and thinned[-1][-1] == 999  # first and last chunk kept
     assert chunk_ids([], 100, 4) == [[]]  # an empty document is one empty chunk (CLS/SEP only)
     assert chunk_ids(list(range(5)), 100, 1) == [list(range(5))]
+
+
+def test_spread_picks_match_even_spacing_and_keep_both_ends():
+    for n in range(1, 60):
+        for k in range(1, 10):
+            picks = spread_picks(n, k)
+            assert picks == sorted(set(picks)) and len(picks) == min(n, k)
+            if n > k and k > 1:
+                assert picks[0] == 0 and picks[-1] == n - 1
+                exact = np.arange(k) * (n - 1) / (k - 1)
+                assert np.all(np.abs(np.array(picks) - exact) <= 0.5)  # the nearest index each
+    # Ties round up (SQL `div` arithmetic), not to even as numpy's round would: 1.5 -> 2.
+    assert (
+        spread_picks(3, 3) == [0, 1, 2]
+        and spread_picks(5, 3) == [0, 2, 4]
+        and spread_picks(4, 3) == [0, 2, 3]
+    )
+
+
+def test_word_windows_split_on_ascii_whitespace_like_the_jvm_and_thin_evenly():
+    text = "one two\tthree\n\nfour\u00a0five  six\r\nseven"
+    # A no-break space does not separate words in Java's \\s (nor in Spark SQL's split).
+    assert word_windows(text, 2, 8) == [("one two", 2), ("three four\u00a0five", 2), ("six seven", 2)]
+    assert word_windows("", 2, 8) == [("", 0)] and word_windows("  \n ", 2, 8) == [("", 0)]
+    long = " ".join(f"w{i}" for i in range(100))
+    windows = word_windows(long, 10, 4)
+    assert [w.split()[0] for w, _ in windows] == ["w0", "w30", "w60", "w90"] and windows[-1][1] == 10
+    assert sum(n for _, n in word_windows(long, 7, 100)) == 100  # unthinned windows cover every word
+
+
+def test_a_tokens_chunked_spec_keeps_its_stored_form_and_a_words_one_records_its_settings():
+    assert set(EncoderSpec().to_dict()) == {"location", "max_tokens", "max_chunks", "pooling"}
+    words = EncoderSpec(chunking="words", chunk_words=64).to_dict()
+    assert words["chunking"] == "words" and words["chunk_words"] == 64
+    assert EncoderSpec(**words) == EncoderSpec(chunking="words", chunk_words=64)
 
 
 @pytest.mark.parametrize("seed", range(5))

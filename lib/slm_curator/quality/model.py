@@ -68,7 +68,7 @@ class QualityModel:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "encoder": dataclasses.asdict(self.encoder),
+            "encoder": self.encoder.to_dict(),
             "features": list(self.features),
             "head": self.head.to_dict(),
             "record": self.record,

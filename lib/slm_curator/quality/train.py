@@ -9,7 +9,6 @@ beat; the confusion matrix is logged as an image; the model is registered and th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import tempfile
@@ -35,7 +34,12 @@ POSITIVE_TARGET = 3.0  # AUC on 0-5 sources: "educational" (FineWeb-Edu keeps sc
 
 def model_spec(m) -> EncoderSpec:
     return EncoderSpec(
-        location=m.encoder, max_tokens=m.max_tokens, max_chunks=m.max_chunks, pooling=m.pooling
+        location=m.encoder,
+        max_tokens=m.max_tokens,
+        max_chunks=m.max_chunks,
+        pooling=m.pooling,
+        chunking=m.chunking,
+        chunk_words=m.chunk_words,
     )
 
 
@@ -45,7 +49,7 @@ def head_inputs(spark, cfg, frame, text_column: str = "text") -> tuple[np.ndarra
     from slm_curator.quality.score import inputs_udf, payload, spread, task_threads
 
     m = cfg.quality.model
-    described = {"encoder": dataclasses.asdict(model_spec(m)), "features": list(m.features)}
+    described = {"encoder": model_spec(m).to_dict(), "features": list(m.features)}
     spec = payload(described, "", cfg.score, task_threads(spark, cfg.score))
     words = F.size(F.split(F.trim(F.coalesce(F.col(text_column), F.lit(""))), r"\s+"))
     rows = (
