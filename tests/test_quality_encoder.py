@@ -62,7 +62,7 @@ def test_long_documents_are_embedded_in_several_chunks_and_pooled(torch_encoder,
     assert torch_encoder.tokens_padded < naive
 
 
-def test_word_windows_embed_each_window_truncated_and_weight_them_by_words(texts):
+def test_word_windows_embed_each_window_truncated_as_a_unit_vector_weighted_by_words(texts):
     spec = EncoderSpec(max_chunks=4, chunking="words", chunk_words=64)
     words = Encoder(spec, backend="torch", device="cpu", batch_tokens=4096, threads=2)
     pieces, owners, weights = words.chunks(texts)
@@ -74,14 +74,15 @@ def test_word_windows_embed_each_window_truncated_and_weight_them_by_words(texts
     assert pieces[0] == [words.cls_id, *ids, words.sep_id] and weights[0] == n_words
     vectors = words.embed(texts)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    # The pooled vector is the word-weighted mean of the windows' own vectors (each embedded alone).
+    # The pooled vector is the word-weighted mean of the windows' unit vectors (each embedded alone).
     doc = int(np.argmax(np.bincount(owners, minlength=len(texts))))
     alone = Encoder(EncoderSpec(max_chunks=1), backend="torch", device="cpu", threads=2)
     chunk_vectors, chunk_words = [], []
     for text, n in word_windows(texts[doc], 64, 4):
         encoded = alone.tokenizer.encode(text, add_special_tokens=False).ids[:254]
         ids = np.array([[alone.cls_id, *encoded, alone.sep_id]])
-        chunk_vectors.append(alone._forward(ids, np.ones_like(ids))[0])
+        vector = alone._forward(ids, np.ones_like(ids))[0]
+        chunk_vectors.append(vector / np.linalg.norm(vector))  # unit windows, as Spark NLP's E5 gives
         chunk_words.append(n)
     expected = np.average(np.array(chunk_vectors), axis=0, weights=chunk_words)
     expected /= np.linalg.norm(expected)

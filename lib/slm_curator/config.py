@@ -538,7 +538,8 @@ class QualityModelConfig:
     # Chunk vectors -> document vector: token-weighted mean, first chunk, or max.
     pooling: Literal["mean", "first", "max"] = "mean"
     # tokens: chunks of max_tokens word pieces; words: windows of chunk_words whitespace-separated
-    # words (each truncated at max_tokens, weighted by its words), a rule Spark SQL can reproduce.
+    # words (each truncated at max_tokens, a unit vector weighted by its words), a rule Spark SQL can
+    # reproduce.
     chunking: Literal["tokens", "words"] = "tokens"
     # Words per window when chunking by words.
     chunk_words: int = 128

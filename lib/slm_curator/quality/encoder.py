@@ -71,8 +71,8 @@ class EncoderSpec:
     max_chunks: int = 8  # per document; longer documents are sampled evenly over their length
     pooling: Pooling = "mean"  # of chunk vectors: token-weighted mean, first chunk only, or max
     # tokens: chunks of max_tokens word pieces. words: windows of chunk_words whitespace-separated
-    # words, each truncated at max_tokens and weighted by its words in the mean; a rule a JVM can
-    # reproduce without the tokenizer (Spark SQL splits and thins the windows the same way).
+    # words, each truncated at max_tokens, L2-normalised and weighted by its words in the mean; a rule
+    # a JVM can reproduce without the tokenizer (Spark SQL splits and thins the windows the same way).
     chunking: Chunking = "tokens"
     chunk_words: int = 128
 
@@ -282,6 +282,9 @@ class Encoder:
             vectors[batch] = self._forward(ids, mask)
             self.tokens_read += int(lengths[batch].sum())
             self.tokens_padded += width * len(batch)
+        if self.spec.chunking == "words":
+            # Each window a unit vector first, as Spark NLP's E5Embeddings returns them.
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return pool_chunks(vectors, owners, weights, len(texts), self.spec.pooling)
 
     @property
