@@ -95,7 +95,7 @@ def chunk_ids(ids: Sequence[int], body: int, max_chunks: int) -> list[list[int]]
     return [pieces[i] for i in picks]
 
 
-# Java's \\s (what Spark SQL's split uses): ASCII whitespace only, unlike str.split(), which also cuts
+# Java's \s (what Spark SQL's split uses): ASCII whitespace only, unlike str.split(), which also cuts
 # at no-break spaces and other Unicode spaces common in web pages.
 JVM_WHITESPACE = re.compile(r"[ \t\n\x0b\f\r]+")
 
