@@ -70,12 +70,14 @@ def training_note(record: dict, uri: str) -> str:
         "  the FineWeb-Edu prompt, ODC-By documents); 20% held out by a hash of the text.",
         f"- Settings: {record.get('settings')}; encoder, chunking and features in quality_model.json.",
         "",
-        "| held-out set | n | Spearman | Spearman, length alone | AUC (>= 3) | AUC, length alone |",
-        "|---|---|---|---|---|---|",
+        "| held-out set | n | Spearman | Spearman, length alone | AUC (>= 3) | AUC, length alone "
+        "| AUC (>= 1) | AUC, length alone |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, d in held.items():
         cells = [
-            f"{d.get(k, float('nan')):.3f}" for k in ("spearman", "spearman_length", "auc", "auc_length")
+            f"{d.get(k, float('nan')):.3f}"
+            for k in ("spearman", "spearman_length", "auc", "auc_length", "auc_any", "auc_any_length")
         ]
         lines.append(f"| {name} | {d['n']} | " + " | ".join(cells) + " |")
     matrix = record.get("confusion_matrix")

@@ -82,6 +82,7 @@ def _ablation_cfg(cfg, tmp_path: Path, **ablation):
             ],
             "seeds": [0],
             "steps": 12,
+            "warmup_steps": 0,  # train.warmup_steps (2)
             "clean_inputs": [str(clean)],
             "clean_passage_chars": 1,  # one passage per paragraph
             "web_fraction": 0.1,
@@ -184,6 +185,10 @@ def test_ablation_config_errors_name_the_key_and_the_allowed_values(spark, cfg, 
         )
     with pytest.raises(ConfigError, match=r"ablation.preset: 'gpt5'.*allowed values: tiny-1m, ts-8m"):
         check_ablation(dataclasses.replace(base, ablation=dataclasses.replace(base.ablation, preset="gpt5")))
+    with pytest.raises(ConfigError, match=r"ablation.warmup_steps: must be in \[0, ablation.steps\)"):
+        check_ablation(
+            dataclasses.replace(base, ablation=dataclasses.replace(base.ablation, warmup_steps=12))
+        )
     with pytest.raises(ConfigError, match=r"ablation.arms\[1\].name"):
         arms = [base.ablation.arms[0], AblationArm("Bad Name", "scored")]
         check_ablation(dataclasses.replace(base, ablation=dataclasses.replace(base.ablation, arms=arms)))

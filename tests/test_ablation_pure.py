@@ -80,3 +80,21 @@ def test_summarise_pairs_differences_by_seed():
     assert c.low < stats["raw"].mean
     n = stats["noisy"]
     assert n.seeds == 2 and n.diff == pytest.approx(np.mean([0.5, -0.3])) and not n.excludes_zero
+
+
+def test_every_run_warms_up_for_ablation_warmup_steps_or_the_train_jobs_when_zero(tmp_path):
+    import dataclasses
+
+    from slm_curator.ablation.job import run_train_config
+    from slm_curator.config import PipelineConfig
+
+    cfg = PipelineConfig()
+    run = run_train_config(cfg, 3, tmp_path)
+    assert (run.warmup_steps, run.max_steps, run.seed) == (
+        cfg.ablation.warmup_steps,
+        cfg.ablation.steps,
+        3,
+    )
+    assert cfg.ablation.warmup_steps != cfg.train.warmup_steps  # the ablation's own default is used
+    fallback = dataclasses.replace(cfg, ablation=dataclasses.replace(cfg.ablation, warmup_steps=0))
+    assert run_train_config(fallback, 3, tmp_path).warmup_steps == cfg.train.warmup_steps

@@ -18,7 +18,7 @@ from slm_curator.quality.encoder import (
     word_windows,
 )
 from slm_curator.quality.features import DEFAULT_FEATURES, document_features, feature_matrix
-from slm_curator.quality.head import LinearHead, fit_logistic, fit_ridge
+from slm_curator.quality.head import LinearHead, fit_logistic, fit_ordinal, fit_ridge
 from slm_curator.quality.metrics import auc, confusion, spearman, to_int
 
 
@@ -125,6 +125,37 @@ def test_logistic_head_separates_and_answers_on_the_0_5_scale():
     p = head.predict(x)
     assert p.min() >= 0 and p.max() <= 5
     assert auc(p, y > 0) > 0.99
+
+
+def test_ordinal_head_scores_the_expected_label_and_round_trips_through_json():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 3))
+    latent = 1.5 * x[:, 0] - x[:, 1] + rng.logistic(size=3000) * 0.3
+    y = np.digitize(latent, [-1.5, 0.0, 1.0, 2.5]).astype(float)  # labels 0-4, none 5
+    head = fit_ordinal(x, y, alpha=0.01)
+    assert head.kind == "ordinal" and head.coef.shape == (4, 3) and head.base == 0.0  # step 5 unfitted
+    p = head.predict(x)
+    assert p.min() >= 0 and p.max() <= 4.0
+    # Each step's probability is its own logistic fit; the score is their sum.
+    steps = [fit_logistic(x, (y >= t).astype(float), 0.01).predict(x) / 5 for t in (1, 2, 3, 4)]
+    assert np.allclose(p, np.sum(steps, axis=0), atol=1e-9)
+    assert abs(p.mean() - y.mean()) < 0.05  # calibrated: the mean of expected labels is the mean label
+    assert spearman(p, y) > 0.8 and auc(p, y >= 1) > 0.95 and auc(p, y >= 3) > 0.95
+    again = LinearHead.from_dict(json.loads(json.dumps(head.to_dict())))
+    assert np.allclose(again.predict(x), p)
+
+
+def test_ordinal_head_counts_steps_every_label_reached_and_refuses_one_class():
+    x = np.arange(40, dtype=float).reshape(-1, 1)
+    y = np.where(x[:, 0] < 20, 2.0, 3.0)  # every label reaches 1 and 2; only step 3 varies
+    head = fit_ordinal(x, y, alpha=0.01)
+    assert head.base == 2.0 and head.coef.shape == (1, 1)
+    assert head.predict(x[:1])[0] == pytest.approx(2.0, abs=0.05)
+    assert head.predict(x[-1:])[0] == pytest.approx(3.0, abs=0.05)
+    with pytest.raises(ValueError, match="both classes"):
+        fit_ordinal(x, np.full(40, 2.0), alpha=0.01)
+    with pytest.raises(ValueError, match="one coef row"):
+        LinearHead.from_dict(head.to_dict() | {"intercept": [0.0, 1.0]})
 
 
 def test_spearman_and_auc_match_their_definitions():

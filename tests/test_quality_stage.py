@@ -125,6 +125,7 @@ def test_labels_train_and_score_end_to_end(spark, cfg, tmp_path, corpora):
         train = summaries[1]
         assert train.location.startswith("models:/test-quality@champion")
         assert "spearman" in train.details["edu"] and "auc_length" in train.details["edu"]
+        assert "auc_any" in train.details["edu"] and "auc_any_length" in train.details["edu"]
         assert "reference_vs_web" in train.details
         client = mlflow.MlflowClient()
         version = client.get_model_version_by_alias("test-quality", "champion")

@@ -545,12 +545,13 @@ class QualityModelConfig:
     chunk_words: int = 128
     # Document features beside the embedding (slm_curator.quality.features); [] for the embedding alone.
     features: list[str] = field(default_factory=lambda: list(_default_features()))
-    # ridge: regression on the 0-5 target; logistic: target >= binary_threshold.
-    head: Literal["ridge", "logistic"] = "ridge"
+    # ordinal: P(target >= t) for each step t of the 0-5 scale, scored as their sum (the expected
+    # label); ridge: regression on the 0-5 target; logistic: target >= binary_threshold.
+    head: Literal["ordinal", "ridge", "logistic"] = "ordinal"
     # Logistic head: targets at or above this are positives.
     binary_threshold: float = 3.0
     # L2 penalty (on standardised inputs).
-    alpha: float = 3000.0
+    alpha: float = 300.0
     # Source -> weight multiplier; a source named with 0 is left out. {}: every source at its weight.
     sources: dict[str, float] = field(default_factory=dict)
     # Registered model name; empty: the model is logged to the run only.
@@ -664,6 +665,10 @@ class AblationConfig:
     preset: str = "tiny-1m"
     # Optimizer steps of every run: the same tokens for every arm (micro_batch x grad_accum x context).
     steps: int = 200
+    # Learning-rate warmup of every run, in steps; 0: train.warmup_steps. Longer than the train job's
+    # 30: at 200 steps a run that reaches the peak rate while still on the unigram plateau can spike
+    # there and lose the rest of the run, and which seeds did so decided the intervals.
+    warmup_steps: int = 60
     # Files or folders of clean reference text evaluated on and removed from every arm; required.
     clean_inputs: list[str] = field(default_factory=list)
     # Clean text is cut into passages of about this many characters (at paragraph breaks).

@@ -87,6 +87,10 @@ def check_ablation(cfg: PipelineConfig) -> None:
         raise ConfigError(f"ablation.preset: {a.preset!r} is unknown; allowed values: {', '.join(PRESETS)}")
     if a.steps < 1:
         raise ConfigError(f"ablation.steps: must be a positive integer, got {a.steps}")
+    if not 0 <= a.warmup_steps < a.steps:
+        raise ConfigError(
+            f"ablation.warmup_steps: must be in [0, ablation.steps) (0: train.warmup_steps), got {a.warmup_steps}"
+        )
     if not a.clean_inputs:
         raise ConfigError(
             "ablation.clean_inputs: empty; give files or folders of clean reference text to evaluate on "
@@ -320,6 +324,7 @@ def run_train_config(cfg: PipelineConfig, seed: int, folder: Path):
         cfg.train,
         preset=a.preset,
         max_steps=a.steps,
+        warmup_steps=a.warmup_steps or cfg.train.warmup_steps,
         seed=seed,
         shards=str(folder),
         register_as="",

@@ -21,7 +21,7 @@ from slm_curator import delta
 from slm_curator.errors import ConfigError
 from slm_curator.fingerprint import fingerprint
 from slm_curator.quality.encoder import EncoderSpec
-from slm_curator.quality.head import fit_logistic, fit_ridge
+from slm_curator.quality.head import fit_logistic, fit_ordinal, fit_ridge
 from slm_curator.quality.labels import LABELS_TABLE
 from slm_curator.quality.metrics import auc, confusion, spearman, to_int
 from slm_curator.quality.model import QualityModel
@@ -30,6 +30,7 @@ from slm_curator.stage import Stage, StageContext, StageResult
 log = logging.getLogger(__name__)
 
 POSITIVE_TARGET = 3.0  # AUC on 0-5 sources: "educational" (FineWeb-Edu keeps score >= 3)
+ANY_VALUE_TARGET = 1.0  # AUC on 0-5 sources: any value at all against none (spam, menus, listings)
 
 
 def model_spec(m) -> EncoderSpec:
@@ -65,6 +66,8 @@ def head_inputs(spark, cfg, frame, text_column: str = "text") -> tuple[np.ndarra
 def fit_head(m, x: np.ndarray, target: np.ndarray, weight: np.ndarray):
     if m.head == "logistic":
         return fit_logistic(x, (target >= m.binary_threshold).astype(float), m.alpha, weight)
+    if m.head == "ordinal":
+        return fit_ordinal(x, target, m.alpha, weight)
     return fit_ridge(x, target, m.alpha, weight)
 
 
@@ -85,6 +88,8 @@ def evaluate(pred: np.ndarray, length: np.ndarray, rows: list, filter_keep: dict
             "spearman_length": spearman(length[mask], target[mask]),
             "auc": auc(pred[mask], target[mask] >= POSITIVE_TARGET),
             "auc_length": auc(length[mask], target[mask] >= POSITIVE_TARGET),
+            "auc_any": auc(pred[mask], target[mask] >= ANY_VALUE_TARGET),
+            "auc_any_length": auc(length[mask], target[mask] >= ANY_VALUE_TARGET),
         }
     # Reference vs web: positives and negatives are different sources, scored as one set.
     ref = (kind == "reference") | (kind == "web_negative")
