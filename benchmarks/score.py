@@ -13,7 +13,11 @@ chunk), applies the same packaged head, and is timed after one warm-up batch:
     with torch float32's (Spearman, largest absolute difference);
   - stage UDF (torch / onnx, float32 / int8): the score stage's UDF over a DataFrame in Spark local
     mode, written to a no-op sink: the Spark overhead against the pure encoder shows here;
-  - stage UDF, whole documents: the default 8 chunks per document (more tokens, other numbers).
+  - stage UDF, whole documents: the default 8 chunks per document (more tokens, other numbers);
+  - words model, whole documents (`--words`, the Spark 3.5 venv where Spark NLP is installed): the
+    package's words-chunked model on the stage's torch and ONNX UDFs and on Spark NLP (score.backend
+    sparknlp: E5Embeddings in the JVM, head in SQL), same documents and cores, with the scores'
+    agreement against torch's.
 Each arm runs `--repeats` times and reports its median time (a shared 2-core VM is noisy: one run of
 an arm can be 30% off the next). Throughput is documents and real (unpadded) tokens per second; on CUDA also the achieved fraction of
 the GPU's bf16 peak, from the encoder's FLOPs per token. Prints a table and writes JSON.
@@ -35,6 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "quality" / "fineweb_edu_llama3_scored_3k.jsonl.gz"
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "score.json"
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "T4": 65.0}
 
 
@@ -110,6 +115,83 @@ def stage_arm(spark, docs, cfg, resolved, chunks: int, repeats: int) -> float:
     return seconds
 
 
+def words_arms(args) -> int:
+    """The words-chunked default model on the stage's Python UDFs and on Spark NLP (Spark 3.5 venv)."""
+    import importlib.util
+
+    from slm_curator.config import load_config
+    from slm_curator.quality.model import resolve_model
+    from slm_curator.quality.score import add_scores
+    from slm_curator.spark import get_spark
+
+    if importlib.util.find_spec("sparknlp") is None:
+        sys.exit(
+            "error: --words needs spark-nlp (the Spark 3.5 venv: SLM_SPARK_LINE=3.5 scripts/bootstrap.sh dev,quality,nlp)"
+        )
+    docs = load_docs(args.docs)
+    resolved = resolve_model("", words=True)
+    sets = ["spark.show_progress=false", "tracking.enabled=false", "score.backend=sparknlp"]
+    cfg = load_config("local", sets, str(ROOT / "conf"))
+    spark = get_spark(cfg, app_name="benchmark-score-words")
+    enc = resolved.model.load_encoder("torch", "cpu")
+    tokens = sum(len(p) for p in enc.chunks(docs)[0])
+    frame = spark.createDataFrame([(f"d{i}", t) for i, t in enumerate(docs)], "doc_id string, text string")
+    frame = frame.repartition(spark.sparkContext.defaultParallelism, "doc_id").cache()
+    frame.count()
+    rows, scores = [], {}
+    for backend in ("torch", "onnx", "sparknlp"):
+        sc = dataclasses.replace(cfg.score, backend=backend, precision="float32", threads=1)
+        scored = add_scores(frame, "text", resolved, sc, 1)
+        scored.limit(32).write.format("noop").mode("overwrite").save()  # warm: model load, jars, export
+        sink = scored.write.format("noop").mode("overwrite")
+        seconds, _ = median_time(sink.save, args.repeats)
+        got = {r["doc_id"]: r["quality_score"] for r in scored.select("doc_id", "quality_score").collect()}
+        scores[backend] = np.array([got[f"d{i}"] for i in range(len(docs))])
+        rows.append(
+            {
+                "arm": f"stage {backend}, words model",
+                "seconds": seconds,
+                "docs_per_s": len(docs) / seconds,
+                "tokens_per_s": tokens / seconds,
+            }
+        )
+        print(
+            f"{rows[-1]['arm']:<32} {seconds:8.1f} s {len(docs) / seconds:8.1f} docs/s {tokens / seconds:9.0f} tok/s",
+            flush=True,
+        )
+    from slm_curator.quality.metrics import spearman
+
+    agreement = {
+        b: {
+            "spearman": float(spearman(scores["torch"], scores[b])),
+            "max_abs_difference": float(np.abs(scores["torch"] - scores[b]).max()),
+        }
+        for b in ("onnx", "sparknlp")
+    }
+    for b, d in agreement.items():
+        print(f"{b} vs torch: Spearman {d['spearman']:.6f}, max |difference| {d['max_abs_difference']:.1e}")
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "spark": spark.version,
+        "master": spark.sparkContext.master,
+        "documents": len(docs),
+        "source": str(DATA.relative_to(ROOT.parent)),
+        "model": resolved.uri,
+        "repeats": args.repeats,
+        "arms": rows,
+        "score_agreement_with_torch": agreement,
+        "speedup_vs_torch": {r["arm"]: r["docs_per_s"] / rows[0]["docs_per_s"] for r in rows[1:]},
+    }
+    spark.stop()
+    out = Path(args.out)
+    if out == DEFAULT_OUT:
+        out = DEFAULT_OUT.with_name("score_spark_nlp.json")
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
 def flops_per_token(folder: Path, seq: int) -> float:
     config = json.loads((folder / "config.json").read_text())
     d, layers, ff = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
@@ -121,10 +203,15 @@ def flops_per_token(folder: Path, seq: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=400)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "score.json"))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--repeats", type=int, default=3, help="runs per arm; the median is reported")
+    parser.add_argument(
+        "--words", action="store_true", help="only the words-model arms: Python UDFs against Spark NLP"
+    )
     args = parser.parse_args()
+    if args.words:
+        return words_arms(args)
     import torch
 
     from slm_curator.config import load_config

@@ -1,6 +1,9 @@
 """Rebuild the package's default quality model from the shared annotations, through the real stages.
 
     .venv/bin/python scripts/train_default_quality_model.py [--shared ../shared/data]
+    # the Spark NLP backend's default: windows of words, features Spark SQL computes
+    .venv/bin/python scripts/train_default_quality_model.py --target lib/slm_curator/quality/default_model_words \
+        --set quality.model.chunking=words --set 'quality.model.features=[log_chars, log_lines]'
 
 It runs the labels and train_quality stages in a scratch folder (Llama-3-70B FineWeb-Edu annotations,
 2,996 documents, 20% held out by a hash of the text), then copies the registered model's
@@ -27,6 +30,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
+    parser.add_argument(
+        "--target", default=str(TARGET), help="model folder to write (default: the package's default model)"
+    )
     args = parser.parse_args()
     source = Path(args.shared) / ANNOTATIONS
     if not source.exists():
@@ -51,20 +57,24 @@ def main() -> int:
         m = cfg.quality.model
         folder = Path(mlflow.artifacts.download_artifacts(f"models:/{m.register_as}@{m.alias}"))
         model = load_model(folder)
-        TARGET.mkdir(parents=True, exist_ok=True)
-        shutil.copy(model.folder / MODEL_FILE, TARGET / MODEL_FILE)
-        (TARGET / "TRAINING.md").write_text(training_note(model.record, summaries[-1].location))
-    print(f"wrote {TARGET / MODEL_FILE} and TRAINING.md")
+        target = Path(args.target)
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(model.folder / MODEL_FILE, target / MODEL_FILE)
+        (target / "TRAINING.md").write_text(
+            training_note(model.record, summaries[-1].location, args.overrides)
+        )
+    print(f"wrote {target / MODEL_FILE} and TRAINING.md")
     return 0
 
 
-def training_note(record: dict, uri: str) -> str:
+def training_note(record: dict, uri: str, overrides: list[str]) -> str:
     held = record.get("held_out", {})
     lines = [
         "# The default quality model: how it was trained, what it measured",
         "",
         "Written by `scripts/train_default_quality_model.py` from the model's own training record; do not",
-        "edit by hand. Rebuild it with that script (it needs the shared annotations).",
+        "edit by hand. Rebuild it with that script (it needs the shared annotations)"
+        + (f", given {' '.join('--set ' + o for o in overrides)}." if overrides else "."),
         "",
         f"- Labels: {record.get('labels')} (training split), {ANNOTATIONS} (Llama-3-70B scores 0-5 with",
         "  the FineWeb-Edu prompt, ODC-By documents); 20% held out by a hash of the text.",

@@ -154,6 +154,11 @@ def test_wheel_builds_from_setup_cfg_with_the_package_and_its_data(tmp_path):
     for module in ("pipeline.py", "checks/gate.py", "checks/stage.py", "filters/stage.py", "export/stage.py"):
         assert f"slm_curator/{module}" in names
     assert "slm_curator/filters/badwords/en.txt" in names
+    for model in ("default_model", "default_model_words"):  # the score stage's defaults (torch, Spark NLP)
+        assert {
+            f"slm_curator/quality/{model}/quality_model.json",
+            f"slm_curator/quality/{model}/TRAINING.md",
+        } <= names
     meta = next(n for n in names if n.endswith("METADATA"))
     text = zipfile.ZipFile(wheels[0]).read(meta).decode()
     assert "Requires-Dist: great-expectations" in text

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import json
 
 import pytest
+from tests.conftest import shared_data
 
 from slm_curator.config import FilterConfig
 from slm_curator.filters import bad_words, c4, fineweb, gopher_quality, gopher_repetition, language
@@ -222,8 +225,9 @@ def test_fineweb_rules():
 # ---- language and bad words ---------------------------------------------------------------------
 
 
-def test_language_detection_on_real_sentences():
-    conf = FilterConfig().language
+@pytest.mark.parametrize("backend", ["fasttext", "lingua"])
+def test_language_detection_on_real_sentences(backend):
+    conf = dataclasses.replace(FilterConfig().language, backend=backend)
     assert language.detect(PROSE, conf)[0] == "en"
     lang, score = language.detect(
         "Der Garten braucht im Frühling viel Wasser und etwas Geduld, sagt meine Mutter.", conf
@@ -232,6 +236,42 @@ def test_language_detection_on_real_sentences():
     assert language.reasons("de", 0.99, conf) == ["language_not_kept"]
     assert language.reasons("en", 0.2, conf) == ["language_low_confidence"]
     assert language.detect("   ", conf) == ("unknown", 0.0)
+
+
+def test_fasttext_is_the_default_and_both_backends_give_iso_639_1_codes():
+    fast = FilterConfig().language
+    slow = dataclasses.replace(fast, backend="lingua")
+    assert fast.backend == "fasttext"
+    samples = {
+        "fr": "Le petit chat dort sur le canap\u00e9 pendant que la pluie tombe dehors.",
+        "es": "El tren sale de la estaci\u00f3n a las ocho y llega a Madrid por la tarde.",
+        "ru": "\u041c\u043e\u0441\u043a\u0432\u0430 \u2014 \u0441\u0442\u043e\u043b\u0438\u0446\u0430 \u0420\u043e\u0441\u0441\u0438\u0438 \u0438 \u043a\u0440\u0443\u043f\u043d\u0435\u0439\u0448\u0438\u0439 \u0433\u043e\u0440\u043e\u0434 \u0441\u0442\u0440\u0430\u043d\u044b.",
+        "zh": "\u4eca\u5929\u5929\u6c14\u5f88\u597d\uff0c\u6211\u4eec\u4e00\u8d77\u53bb\u516c\u56ed\u6563\u6b65\u5427\u3002",
+        "ja": "\u6771\u4eac\u306e\u5929\u6c17\u306f\u6674\u308c\u3067\u3059\u3002\u660e\u65e5\u3082\u6674\u308c\u308b\u3067\u3057\u3087\u3046\u3002",
+        "ar": "\u0627\u0644\u0644\u063a\u0629 \u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u0645\u0646 \u0623\u0643\u062b\u0631 \u0627\u0644\u0644\u063a\u0627\u062a \u0627\u0646\u062a\u0634\u0627\u0631\u0627 \u0641\u064a \u0627\u0644\u0639\u0627\u0644\u0645.",
+    }
+    for code, text in samples.items():
+        for conf in (fast, slow):
+            lang, score = language.detect(text, conf)
+            assert (lang, conf.backend) == (code, conf.backend) and 0.5 < score <= 1.0
+    # Newlines and tabs do not reach fastText's one-line reader; no text, no language.
+    assert language.detect("The garden needs water\nin the spring,\tmy mother says.", fast)[0] == "en"
+    assert language.detect(" \n ", fast) == ("unknown", 0.0)
+
+
+def test_the_backends_agree_on_real_web_pages():
+    fast = FilterConfig().language
+    slow = dataclasses.replace(fast, backend="lingua")
+    with gzip.open(shared_data("web", "dolma_cc_2019-30_sample.jsonl.gz"), "rt") as f:
+        texts = [t for t in (json.loads(line)["text"] for line in f) if len(t) > 200][:300]
+    a = [language.detect(t, fast)[0] for t in texts]
+    b = [language.detect(t, slow)[0] for t in texts]
+    # lingua picks among its candidates only: a Catalan or Czech page gets the nearest candidate.
+    known = [(x, y) for x, y in zip(a, b, strict=True) if x in slow.candidates]
+    assert len(known) > 250 and len({x for x, _ in known}) > 5
+    assert sum(x == y for x, y in known) / len(known) >= 0.95
+    english = sum((x == "en") == (y == "en") for x, y in zip(a, b, strict=True)) / len(texts)
+    assert english >= 0.97, english
 
 
 def test_bad_words_match_whole_words_and_phrases_only():

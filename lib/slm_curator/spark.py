@@ -39,8 +39,12 @@ def platform() -> str:
 
 
 def maven_coordinates(cfg: PipelineConfig) -> list[str]:
-    """The coordinates of spark.packages on this Spark line (a name may stand for several)."""
-    return [c for name in cfg.spark.packages for c in cfg.maven.packages[name].split(",")]
+    """The coordinates of spark.packages on this Spark line (a name may stand for several); Spark NLP's
+    too when the score stage runs on it."""
+    names = list(cfg.spark.packages)
+    if cfg.score.backend == "sparknlp" and "spark_nlp" not in names and "spark_nlp" in cfg.maven.packages:
+        names.append("spark_nlp")
+    return [c for name in names for c in cfg.maven.packages[name].split(",")]
 
 
 def ivy_dir(cfg: PipelineConfig) -> Path:
@@ -103,6 +107,9 @@ def local_conf(cfg: PipelineConfig) -> dict[str, str]:
         excluded = cfg.maven.excludes.get(cfg.maven.spark_line, [])
         if excluded:
             conf["spark.jars.excludes"] = ",".join(excluded)
+    if cfg.score.backend == "sparknlp":
+        # ONNX Runtime's threads per Spark NLP task: the cores a task has, as the Python backends use.
+        conf["spark.jsl.settings.onnx.intraOpNumThreads"] = str(cfg.score.threads or 1)
     conf.update(cfg.spark.conf)
     return conf
 

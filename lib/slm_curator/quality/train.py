@@ -226,6 +226,7 @@ def train_quality_work(ctx: StageContext) -> StageResult:
     ctx.tracker.log_metrics(flat)
     with tempfile.TemporaryDirectory() as tmp:
         folder = model.save(Path(tmp) / "quality_model")
+        export_for_spark_nlp(folder)
         if matrix is not None:
             _confusion_image(
                 matrix, Path(tmp) / "quality_confusion.png", "held-out labels: label vs predicted"
@@ -249,6 +250,20 @@ def train_quality_work(ctx: StageContext) -> StageResult:
         details=details,
         metrics={"train_labels": float(train.sum()), "test_labels": float(test.sum())},
     )
+
+
+def export_for_spark_nlp(folder: Path) -> None:
+    """A model Spark NLP can run carries its encoder as Spark NLP imports it (ONNX + vocabulary), so
+    `score.backend=sparknlp` reads it from the registered model rather than exporting on the driver."""
+    from slm_curator.quality import spark_nlp
+    from slm_curator.quality.encoder import resolve_encoder_path
+    from slm_curator.quality.model import load_model
+
+    saved = load_model(folder)
+    if not spark_nlp.unsupported(saved):
+        spark_nlp.export_encoder(
+            resolve_encoder_path(saved.encoder_spec().location), folder / spark_nlp.EXPORT_DIR
+        )
 
 
 def register(folder: Path, m, stamp: str) -> str:
