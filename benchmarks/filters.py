@@ -6,6 +6,11 @@ the same documents, same core, first with the same four families, then with lang
 too. Then the filter stage's pandas UDF in Spark local mode with one core (`local[1]`), against the pure
 function on the same rows: the Spark overhead. Documents: every non-empty document of
 ../shared/data/web (1720 real web pages, 5.3 MB), repeated `--spark-repeat` times for the Spark run.
+The full pass runs with each language-ID backend (fastText LID-176, the default, and lingua).
+
+Then per kind of text (tests/corpora/symbol_heavy.py: forum threads, chat logs, code, tables, URL- and
+number-dense text, emoji, CJK, right-to-left; made from real sentences): each side's speed and, per
+filter family, how often the keep/drop decision equals datatrove's.
 
     .venv/bin/python benchmarks/filters.py            # prints a table, writes benchmarks/results/filters.json
 """
@@ -104,6 +109,59 @@ def spark_pass(docs, cfg, repeat: int, root: Path) -> tuple[float, float, int]:
     return spark_s, pure_s, len(rows)
 
 
+def kinds_table(four, full, per_kind: int = 60) -> list[dict]:
+    """Per kind of text: speed of datatrove, of our four families and of the full pass; agreement of
+    each family's keep/drop with datatrove's."""
+    sys.path.insert(0, str(ROOT))
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+    from tests.corpora.symbol_heavy import documents
+
+    from slm_curator.filters.document import Filters
+
+    reference = {
+        "c4": C4QualityFilter(),
+        "gopher": GopherQualityFilter(),
+        "gopher_repetition": GopherRepetitionFilter(),
+        "fineweb": FineWebQualityFilter(),
+    }
+    rows = []
+    for kind, texts in documents(per_kind).items():
+        start = time.perf_counter()
+        theirs = [
+            {n: f.filter(Document(text=t, id=str(i))) is True for n, f in reference.items()}
+            for i, t in enumerate(texts)
+        ]
+        base = time.perf_counter() - start
+        filters = Filters(four)
+        start = time.perf_counter()
+        ours = [filters.analyze(t).families for t in texts]
+        mine = time.perf_counter() - start
+        whole = timed(ours_pass(full), texts)
+        agreement = {
+            n: sum((not o[n]) == t[n] for o, t in zip(ours, theirs, strict=True)) / len(texts)
+            for n in reference
+        }
+        rows.append(
+            {
+                "kind": kind,
+                "docs": len(texts),
+                "datatrove_docs_per_s": round(len(texts) / base, 1),
+                "ours_docs_per_s": round(len(texts) / mine, 1),
+                "ours_vs_datatrove": round(base / mine, 2),
+                "full_docs_per_s": round(len(texts) / whole, 1),
+                "full_vs_datatrove": round(base / whole, 2),
+                "agreement": {n: round(v, 4) for n, v in agreement.items()},
+            }
+        )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spark-repeat", type=int, default=3)
@@ -143,7 +201,23 @@ def main() -> int:
     base_s = timed(datatrove_pass(docs), docs)
     record("datatrove: 4 filters in sequence (baseline)", base_s, len(docs), mb)
     record("slm-curator: same 4 families, one pass", timed(ours_pass(four), docs), len(docs), mb, base_s)
-    record("slm-curator: + language ID + bad words", timed(ours_pass(full), docs), len(docs), mb, base_s)
+    record(
+        "slm-curator: + language ID (fastText) + bad words",
+        timed(ours_pass(full), docs),
+        len(docs),
+        mb,
+        base_s,
+    )
+    lingua = dataclasses.replace(full, language=dataclasses.replace(full.language, backend="lingua"))
+    ours_pass(lingua)(docs[:20])
+    record(
+        "slm-curator: + language ID (lingua) + bad words",
+        timed(ours_pass(lingua), docs),
+        len(docs),
+        mb,
+        base_s,
+    )
+    per_kind = kinds_table(four, full)
 
     import tempfile
 
@@ -167,6 +241,15 @@ def main() -> int:
             f"{r['name']:<{width}}  {r['docs']:>6}  {r['seconds']:>8.2f}  {r['docs_per_s']:>8.1f}  {r['mb_per_s']:>7.3f}"
             f"  {str(r.get('vs_baseline', '')):>12}  {str(r.get('vs_pure_function', '')):>7}"
         )
+    print(
+        f"\n{'kind':<11} {'docs':>5} {'datatrove/s':>12} {'ours 4/s':>9} {'x':>6} {'full/s':>8} {'x':>6}  agreement per family"
+    )
+    for k in per_kind:
+        agree = " ".join(f"{n} {v:.3f}" for n, v in k["agreement"].items())
+        print(
+            f"{k['kind']:<11} {k['docs']:>5} {k['datatrove_docs_per_s']:>12.1f} {k['ours_docs_per_s']:>9.1f} "
+            f"{k['ours_vs_datatrove']:>5.1f}x {k['full_docs_per_s']:>8.1f} {k['full_vs_datatrove']:>5.1f}x  {agree}"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -180,6 +263,7 @@ def main() -> int:
                     "processor": platform.processor() or platform.machine(),
                 },
                 "results": results,
+                "per_kind": per_kind,
             },
             indent=1,
         )

@@ -68,3 +68,56 @@ def test_keep_drop_agrees_with_datatrove(decisions, family):
     assert rate >= AGREEMENT_BAR, f"{family}: {rate:.4f} agreement"
     # and the filter actually decides something: both keeps and drops occur
     assert 0 < sum(row[family][1] for row in decisions) < len(decisions)
+
+
+# ---- every kind of text, not only web pages ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kinds():
+    from tests.corpora.symbol_heavy import documents
+
+    shared_data("prose")  # the corpus is made from its sentences
+    return documents(per_kind=30)
+
+
+@pytest.mark.parametrize("kind", ["forum", "chat", "code", "tables", "urls_dates", "emoji", "cjk", "rtl"])
+def test_decisions_and_words_agree_on_every_kind_of_text(kinds, kind):
+    """Per filter family, keep/drop as datatrove decides on forum threads, chat logs, code, tables, URL-
+    and number-dense text, emoji, CJK and right-to-left text; and the words themselves as spaCy's
+    English tokenizer splits them, line by line."""
+    import spacy
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    from slm_curator.text.tokenize import words
+
+    reference = {
+        "c4": C4QualityFilter(),
+        "gopher": GopherQualityFilter(),
+        "gopher_repetition": GopherRepetitionFilter(),
+        "fineweb": FineWebQualityFilter(),
+    }
+    base = FilterConfig()
+    cfg = dataclasses.replace(
+        base,
+        language=dataclasses.replace(base.language, enabled=False),
+        bad_words=dataclasses.replace(base.bad_words, enabled=False),
+    )
+    agree = dict.fromkeys(reference, 0)
+    texts = kinds[kind]
+    for i, text in enumerate(texts):
+        ours = analyze(text, cfg).families
+        for name, f in reference.items():
+            agree[name] += (not ours[name]) == (f.filter(Document(text=text, id=str(i))) is True)
+    rates = {name: n / len(texts) for name, n in agree.items()}
+    assert all(r >= AGREEMENT_BAR for r in rates.values()), rates
+    nlp = spacy.blank("en")
+    lines = [line for text in texts for line in text.splitlines() if line.strip()]
+    same = sum([t.text for t in nlp(line) if not t.is_space] == words(line) for line in lines)
+    assert same / len(lines) >= 0.99, same / len(lines)

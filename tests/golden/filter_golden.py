@@ -82,9 +82,7 @@ def variant_config():
     """Non-default switches whose semantics the rules must keep (exclusions, zero thresholds, lists)."""
     import dataclasses
 
-    from slm_curator.config import FilterConfig
-
-    base = FilterConfig()
+    base = recorded_config()
     return dataclasses.replace(
         base,
         c4=dataclasses.replace(base.c4, min_num_sentences=0, filter_curly_bracket=False),
@@ -94,11 +92,21 @@ def variant_config():
     )
 
 
-def analyse(texts: list[str], cfg=None) -> list[dict]:
+def recorded_config():
+    """The defaults the record was made with: language ID by lingua, the default before fastText
+    (fastText's own decisions are tested in tests/test_filters.py and the filter benchmark)."""
+    import dataclasses
+
     from slm_curator.config import FilterConfig
+
+    base = FilterConfig()
+    return dataclasses.replace(base, language=dataclasses.replace(base.language, backend="lingua"))
+
+
+def analyse(texts: list[str], cfg=None) -> list[dict]:
     from slm_curator.filters.document import analyze
 
-    cfg = cfg or FilterConfig()
+    cfg = cfg or recorded_config()
     return [record(t, analyze(t, cfg)) for t in texts]
 
 
