@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests/corpora: the corpus and the datatrove reference the tests use
 DATA = ROOT.parent / "shared" / "data" / "web"
 
 
@@ -48,14 +49,9 @@ def timed(fn, docs) -> float:
 
 def datatrove_pass(docs):
     from datatrove.data import Document
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
+    from tests.corpora.datatrove import reference_filters
 
-    filters = [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
+    filters = list(reference_filters().values())
     for f in filters:  # warm: load spaCy before timing
         f.filter(Document(text=docs[0], id="warm"))
 
@@ -112,31 +108,16 @@ def spark_pass(docs, cfg, repeat: int, root: Path) -> tuple[float, float, int]:
 def kinds_table(four, full, per_kind: int = 60) -> list[dict]:
     """Per kind of text: speed of datatrove, of our four families and of the full pass; agreement of
     each family's keep/drop with datatrove's."""
-    sys.path.insert(0, str(ROOT))
-    from datatrove.data import Document
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
+    from tests.corpora.datatrove import datatrove_drops, reference_filters
     from tests.corpora.symbol_heavy import documents
 
     from slm_curator.filters.document import Filters
 
-    reference = {
-        "c4": C4QualityFilter(),
-        "gopher": GopherQualityFilter(),
-        "gopher_repetition": GopherRepetitionFilter(),
-        "fineweb": FineWebQualityFilter(),
-    }
+    reference = reference_filters()
     rows = []
     for kind, texts in documents(per_kind).items():
         start = time.perf_counter()
-        theirs = [
-            {n: f.filter(Document(text=t, id=str(i))) is True for n, f in reference.items()}
-            for i, t in enumerate(texts)
-        ]
+        theirs = [datatrove_drops(reference, t, str(i)) for i, t in enumerate(texts)]
         base = time.perf_counter() - start
         filters = Filters(four)
         start = time.perf_counter()
@@ -144,7 +125,7 @@ def kinds_table(four, full, per_kind: int = 60) -> list[dict]:
         mine = time.perf_counter() - start
         whole = timed(ours_pass(full), texts)
         agreement = {
-            n: sum((not o[n]) == t[n] for o, t in zip(ours, theirs, strict=True)) / len(texts)
+            n: sum(bool(o[n]) == t[n] for o, t in zip(ours, theirs, strict=True)) / len(texts)
             for n in reference
         }
         rows.append(
@@ -168,16 +149,14 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "filters.json"))
     args = parser.parse_args()
 
+    from tests.corpora.datatrove import four_families
+
     from slm_curator.config import FilterConfig
 
     docs = load_documents()
     mb = sum(len(t.encode("utf-8")) for t in docs) / 1e6
     full = FilterConfig()
-    four = dataclasses.replace(
-        full,
-        language=dataclasses.replace(full.language, enabled=False),
-        bad_words=dataclasses.replace(full.bad_words, enabled=False),
-    )
+    four = four_families(full)
     ours_pass(full)(docs[:20])  # warm: build the language detector
 
     results = []

@@ -6,14 +6,13 @@ test-only dependency. Disagreements come from tokenisation (see README, "Filter 
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 
 import pytest
 from tests.conftest import shared_data
+from tests.corpora.datatrove import datatrove_drops, four_families, reference_filters
 
-from slm_curator.config import FilterConfig
 from slm_curator.filters.document import analyze
 
 AGREEMENT_BAR = 0.98
@@ -32,31 +31,12 @@ def web_documents() -> list[str]:
 
 @pytest.fixture(scope="module")
 def decisions():
-    from datatrove.data import Document
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
-
-    reference = {
-        "c4": C4QualityFilter(),
-        "gopher": GopherQualityFilter(),
-        "gopher_repetition": GopherRepetitionFilter(),
-        "fineweb": FineWebQualityFilter(),
-    }
-    base = FilterConfig()
-    cfg = dataclasses.replace(
-        base,
-        language=dataclasses.replace(base.language, enabled=False),
-        bad_words=dataclasses.replace(base.bad_words, enabled=False),
-    )
+    reference, cfg = reference_filters(), four_families()
     rows = []
     for i, text in enumerate(web_documents()):
         ours = analyze(text, cfg).families
-        theirs = {name: f.filter(Document(text=text, id=str(i))) is True for name, f in reference.items()}
-        rows.append({name: (not ours[name], theirs[name]) for name in reference})
+        theirs = datatrove_drops(reference, text, str(i))
+        rows.append({name: (not ours[name], not theirs[name]) for name in reference})
     return rows
 
 
@@ -87,34 +67,17 @@ def test_decisions_and_words_agree_on_every_kind_of_text(kinds, kind):
     and number-dense text, emoji, CJK and right-to-left text; and the words themselves as spaCy's
     English tokenizer splits them, line by line."""
     import spacy
-    from datatrove.data import Document
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
 
     from slm_curator.text.tokenize import words
 
-    reference = {
-        "c4": C4QualityFilter(),
-        "gopher": GopherQualityFilter(),
-        "gopher_repetition": GopherRepetitionFilter(),
-        "fineweb": FineWebQualityFilter(),
-    }
-    base = FilterConfig()
-    cfg = dataclasses.replace(
-        base,
-        language=dataclasses.replace(base.language, enabled=False),
-        bad_words=dataclasses.replace(base.bad_words, enabled=False),
-    )
+    reference, cfg = reference_filters(), four_families()
     agree = dict.fromkeys(reference, 0)
     texts = kinds[kind]
     for i, text in enumerate(texts):
         ours = analyze(text, cfg).families
-        for name, f in reference.items():
-            agree[name] += (not ours[name]) == (f.filter(Document(text=text, id=str(i))) is True)
+        theirs = datatrove_drops(reference, text, str(i))
+        for name in reference:
+            agree[name] += bool(ours[name]) == theirs[name]
     rates = {name: n / len(texts) for name, n in agree.items()}
     assert all(r >= AGREEMENT_BAR for r in rates.values()), rates
     nlp = spacy.blank("en")

@@ -136,7 +136,6 @@ def add_scores(frame: DataFrame, text_column: str, resolved, cfg, threads: int) 
     if cfg.backend == "sparknlp":
         from slm_curator.quality import spark_nlp
 
-        spark_nlp.check_model(resolved.model)
         frame = spark_nlp.add_score(frame, text_column, resolved.model, empty_vector(resolved.model))
     else:
         udf = score_udf(payload(resolved.model.to_dict(), resolved.uri, cfg, threads))

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame
@@ -107,7 +108,8 @@ def word_windows(text: Column, chunk_words: int, max_chunks: int) -> tuple[Colum
     return texts, counts
 
 
-def _accent_map() -> tuple[str, str]:
+@lru_cache(maxsize=1)
+def accent_map() -> tuple[str, str]:
     """(from, to) for `translate`: every character whose canonical decomposition, less its combining
     marks, is one other character (é -> e, ガ -> カ, й -> и), as uncased BERT strips accents."""
     import sys
@@ -125,7 +127,6 @@ def _accent_map() -> tuple[str, str]:
     return "".join(src), "".join(dst)
 
 
-ACCENTS_FROM, ACCENTS_TO = _accent_map()
 HANGUL = "[\uac00-\ud7a3]"
 
 
@@ -159,7 +160,7 @@ def bert_spaced(window: Column) -> Column:
     (canonical decomposition less combining marks, Hangul as jamo), punctuation and CJK ideographs
     spaced apart. Spark NLP's tokenizer then only has to split at spaces and lower-case."""
     cleaned = F.regexp_replace(F.regexp_replace(window, BERT_DROPS, ""), BERT_SPACES, " ")
-    stripped = F.regexp_replace(F.translate(cleaned, ACCENTS_FROM, ACCENTS_TO), "\\p{Mn}", "")
+    stripped = F.regexp_replace(F.translate(cleaned, *accent_map()), "\\p{Mn}", "")
     return F.regexp_replace(_hangul_decomposed(stripped), BERT_SPLITS, " $1 ")
 
 

@@ -445,17 +445,8 @@ def _special_cases() -> dict[str, list[str]]:
         ("y'all", ["y'", "all"]),
     ]
     special = _cases(pairs)
-    bare = [
-        (
-            w,
-            [
-                w[: -2 if w.endswith(("re", "ve", "ll")) else -1],
-                w[-2 if w.endswith(("re", "ve", "ll")) else -1 :],
-            ],
-        )
-        for w in _BARE
-    ]
-    special.update(_cases(bare, upper=False))  # "ID" stays whole
+    cut = {w: len(w) - (2 if w.endswith(("re", "ve", "ll")) else 1) for w in _BARE}  # "youre" -> you + re
+    special.update(_cases([(w, [w[: cut[w]], w[cut[w] :]]) for w in _BARE], upper=False))  # "ID" stays whole
     for hour in range(1, 13):
         for period in ("am", "pm", "a.m.", "p.m."):
             special[f"{hour}{period}"] = [str(hour), period]
