@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import random
+import re
+from collections import Counter
 
 import pytest
 from tests.conftest import shared_data
@@ -12,6 +15,7 @@ from tests.conftest import shared_data
 from slm_curator.config import FilterConfig
 from slm_curator.filters import bad_words, c4, fineweb, gopher_quality, gopher_repetition, language
 from slm_curator.filters.document import analyze, signal_names
+from slm_curator.text.lines import newline_lines
 from slm_curator.text.tokenize import count_sentences, words
 
 PROSE = (
@@ -191,14 +195,73 @@ def test_gopher_repetition_duplicate_lines_paragraphs_and_ngrams():
     assert "gopher_rep_top_2_gram" in r and s["gopher_rep_top_2_gram_char_frac"] > 0.8
 
 
-def test_duplicated_ngram_scan_skips_past_each_repeat():
-    import numpy as np
+def _reference_top(tokens: list[str], n: int) -> int:
+    """Gopher's most-frequent-n-gram characters, straight from the definition (Counter over tuples)."""
+    grams = Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    if not grams:
+        return 0
+    gram, count = grams.most_common(1)[0]  # ties: the n-gram seen first
+    return count * len(" ".join(gram))
 
+
+def _reference_dup(tokens: list[str], n: int) -> int:
+    """Gopher's duplicated-n-gram characters: scan left to right, skip past each repeat."""
+    seen, total, i = set(), 0, 0
+    while i <= len(tokens) - n:
+        gram = tuple(tokens[i : i + n])
+        if gram in seen:
+            total += sum(map(len, gram))
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return total
+
+
+def _fast(tokens, top, dup):
+    return gopher_repetition.ngram_chars(tokens, top, dup)
+
+
+def test_newline_lines_split_as_the_regex_does():
+    rng = random.Random(3)
+    for _ in range(3000):
+        text = "".join(rng.choice("ab \n\r") for _ in range(rng.randint(0, 12)))
+        assert newline_lines(text) == re.split(r"\n+", text), repr(text)
+
+
+def test_duplicated_ngram_scan_skips_past_each_repeat():
     # a b c a b c a b c: with n=3 the first repeat is at 3 ("a b c"), the scan jumps to 6, repeat again
-    ids = np.array([1, 2, 3, 1, 2, 3, 1, 2, 3], dtype=np.uint64)
-    lengths = np.ones(9, dtype=np.int64)
-    assert gopher_repetition.duplicated_ngram_chars(ids, lengths, 3) == 6
-    assert gopher_repetition.top_ngram_chars(ids, lengths, 3) == 3 * (3 + 2)
+    top, dup = _fast(list("abcabcabc"), [3], [3])
+    assert dup == {3: 6} and top == {3: 3 * (3 + 2)}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ngram_statistics_equal_the_definitions(seed):
+    """The pruned, hashed computation gives Gopher's definitions exactly, for any sizes."""
+    rng = random.Random(seed)
+    vocab = [
+        rng.choice(["a", "bb", "ccc", "the", "of", "x" * rng.randint(1, 9)]) for _ in range(rng.randint(1, 8))
+    ]
+    tokens = [rng.choice(vocab) for _ in range(rng.randint(0, 400))]
+    if seed % 3 == 0:  # a repeated block inside other text, as boilerplate is
+        block = tokens[:12]
+        tokens = tokens[12:40] + block + tokens[40:90] + block + block
+    sizes = [rng.sample(range(1, 13), rng.randint(1, 6)) for _ in range(2)]
+    if seed < 10:
+        sizes = [[2, 3, 4], [5, 6, 7, 8, 9, 10]]
+    top, dup = _fast(tokens, *sizes)
+    assert top == {n: _reference_top(tokens, n) for n in sizes[0]}
+    assert dup == {n: _reference_dup(tokens, n) for n in sizes[1]}
+
+
+def test_ngram_statistics_on_real_pages():
+    with gzip.open(shared_data("web", "dolma_cc_2019-30_sample.jsonl.gz"), "rt") as fh:
+        pages = [json.loads(line)["text"] for line in fh][:200]
+    for text in pages:
+        tokens = words(text)
+        top, dup = _fast(tokens, [2, 3, 4], [5, 6, 7, 8, 9, 10])
+        assert top == {n: _reference_top(tokens, n) for n in (2, 3, 4)}
+        assert dup == {n: _reference_dup(tokens, n) for n in range(5, 11)}
 
 
 # ---- FineWeb ------------------------------------------------------------------------------------
@@ -280,6 +343,23 @@ def test_bad_words_match_whole_words_and_phrases_only():
     text = "This page mentions a boob and also 2 girls 1 cup twice: 2 Girls 1 Cup."
     assert bad_words.count(words(text), text, "en") == 3
     assert "en" in bad_words.available_languages() and "de" in bad_words.available_languages()
+
+
+def test_bad_words_count_equals_every_entry_at_every_position():
+    """The pruned matcher counts what a scan of every entry at every token position counts."""
+    wl = bad_words.load("en")
+    entries = [(w,) for w in wl.single] + [p for ps in wl.phrases.values() for p in ps]
+    rng = random.Random(5)
+    with gzip.open(shared_data("web", "c4_en_sample_1000.jsonl.gz"), "rt") as fh:
+        texts = [json.loads(line)["text"] for line in fh][:60]
+    for i, entry in enumerate(rng.sample(entries, 40)):  # plant entries, in odd casing, in some pages
+        tokens = words(texts[i])
+        at = rng.randrange(len(tokens) + 1)
+        texts[i] = " ".join([*tokens[:at], *(t.upper() if i % 2 else t for t in entry), *tokens[at:]])
+    for text in texts:
+        lowered = [t.lower() for t in words(text)]
+        expected = sum(tuple(lowered[i : i + len(e)]) == e for i in range(len(lowered)) for e in entries)
+        assert bad_words.count(words(text), text, "en") == expected
 
 
 # ---- the whole analysis: edge cases -------------------------------------------------------------

@@ -72,15 +72,23 @@ def count(tokens: list[str], text: str, language: str, default_language: str = "
     if wl.substring is not None:
         return len(wl.substring.findall(text.lower()))
     vocabulary = {t.lower() for t in set(tokens)}  # unique tokens first: most documents match nothing
-    if wl.single.isdisjoint(vocabulary) and wl.phrases.keys().isdisjoint(vocabulary):
-        return 0
-    lowered = [t.lower() for t in tokens]
-    total = sum(map(wl.single.__contains__, lowered))
-    if wl.phrases and not wl.phrases.keys().isdisjoint(lowered):
-        for i, tok in enumerate(lowered):
-            for phrase in wl.phrases.get(tok, ()):
-                if tuple(lowered[i : i + len(phrase)]) == phrase:
-                    total += 1
+    total = 0
+    if not wl.single.isdisjoint(vocabulary):
+        total = sum(map(wl.single.__contains__, map(str.lower, tokens)))
+    # A phrase can only occur if all its words do: common first words ("one", "how") rarely go further.
+    phrases = [
+        phrase
+        for first in wl.phrases.keys() & vocabulary
+        for phrase in wl.phrases[first]
+        if vocabulary.issuperset(phrase)
+    ]
+    if phrases:
+        lowered = [t.lower() for t in tokens]
+        for phrase in phrases:
+            first, n = phrase[0], len(phrase)
+            total += sum(
+                1 for i, tok in enumerate(lowered) if tok == first and tuple(lowered[i : i + n]) == phrase
+            )
     return total
 
 

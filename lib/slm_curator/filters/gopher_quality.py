@@ -51,14 +51,32 @@ def has_letter(word: str) -> bool:
     return word.isalpha() or _LETTER.search(word) is not None
 
 
+SYMBOL, LETTER, OTHER = 0, 1, 2
+# Token -> its shape. Most non-alphabetic tokens (",", ".", "2019") recur across documents, so each
+# regex runs once per distinct token; cleared when full, so memory stays bounded.
+_SHAPES: dict[str, int] = {}
+
+
+def _shape(word: str) -> int:
+    if len(_SHAPES) >= 200_000:
+        _SHAPES.clear()
+    shape = SYMBOL if is_symbol_word(word) else LETTER if has_letter(word) else OTHER
+    _SHAPES[word] = shape
+    return shape
+
+
 def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozenset[str]) -> dict[str, float]:
     n_words = len(tokens)
-    # Most tokens are plain words: str.isalpha settles them at C speed; only the rest needs a regex.
+    # Most tokens are plain words: str.isalpha settles them at C speed; only the rest needs a shape.
     others = [w for w in tokens if not w.isalpha()]
-    symbols = [w for w in others if is_symbol_word(w)]
-    n_content = n_words - len(symbols)
-    content_chars = sum(map(len, tokens)) - sum(map(len, symbols))
-    alpha_words = n_words - len(others) + sum(map(has_letter, others))
+    shapes = list(map(_SHAPES.get, others))
+    if None in shapes:
+        shapes = [_shape(w) if s is None else s for w, s in zip(others, shapes, strict=True)]
+    n_symbols = shapes.count(SYMBOL)
+    symbol_chars = sum(len(w) for w, s in zip(others, shapes, strict=True) if s == SYMBOL) if n_symbols else 0
+    n_content = n_words - n_symbols
+    content_chars = sum(map(len, tokens)) - symbol_chars
+    alpha_words = n_words - len(others) + shapes.count(LETTER)
     n_lines = len(lines) or 1
     per_word = 1.0 / n_words if n_words else 0.0
     return {

@@ -9,6 +9,7 @@ definition requires) remains a loop, over integers instead of joined strings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 
@@ -41,49 +42,79 @@ class GopherRepetitionConfig:
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
-    """One uint64 per n-gram window (polynomial hash; overflow wraps by design)."""
-    count = len(ids) - n + 1
-    h = np.zeros(count, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for k in range(n):
-            h = h * _MULT + ids[k : k + count]
-    return h
+def ngram_chars(tokens: list[str], top: list[int], dup: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Characters in the most frequent n-gram (times its count, joined with spaces) for each n in `top`,
+    and in n-grams repeating an earlier one (a left-to-right scan that skips past each repeat, words
+    without spaces) for each n in `dup`.
 
-
-def top_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
-    """Characters covered by the most frequent n-gram (joined with spaces) times its count.
-
-    Ties in count go to the n-gram seen first, as with a counter's most_common.
+    An n-gram that occurs twice starts where an (n-1)-gram occurs twice, so after the smallest n only
+    the positions of repeated shorter n-grams are hashed and sorted, and the greedy scan visits only
+    repeated positions (the others can never be in its `seen` set). Ties in count go to the n-gram seen
+    first, as with a counter's most_common. Word ids are Python's string hash (C speed; 64-bit
+    collisions are negligible within a document); n-gram hashes are 64-bit polynomials over them.
     """
-    hashes = _ngram_hashes(ids, n)
-    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-    best = counts.max()
-    pos = first[counts == best].min()
-    return int(best) * (int(lengths[pos : pos + n].sum()) + n - 1)
+    n_words = len(tokens)
+    top_out, dup_out = dict.fromkeys(top, 0), dict.fromkeys(dup, 0)
+    sizes = sorted(set(top) | set(dup))
+    if not sizes or n_words < sizes[0]:
+        return top_out, dup_out
+    ids = np.array(list(map(hash, tokens)), dtype=np.int64).view(np.uint64)
+    cum = [0, *accumulate(map(len, tokens))]  # characters of words i..j-1: cum[j] - cum[i]
+    pos = hashes = None  # None: every position (the first size)
+    done = 0  # words in each of `hashes`
+    for n in sizes:
+        if n > n_words:
+            break
+        if pos is None:
+            count = n_words - n + 1
+            hashes = ids[:count]
+            for k in range(1, n):  # uint64 arrays wrap on overflow, silently, as a hash should
+                hashes = hashes * _MULT + ids[k : k + count]
+        else:
+            last = np.searchsorted(pos, n_words - n, side="right")  # windows that fit
+            pos, hashes = pos[:last], hashes[:last]
+            for k in range(done, n):
+                hashes = hashes * _MULT + ids[pos + k]
+        done = n
+        order = hashes.argsort(kind="stable")  # stable: a run's first entry is its first position
+        ordered = hashes[order]
+        same = ordered[1:] == ordered[:-1]
+        if not same.any():
+            break  # nothing repeats at this size, so nothing longer does
+        if n in top_out:
+            starts = np.flatnonzero(np.concatenate(([True], ~same)))
+            counts = np.diff(starts, append=len(ordered))
+            best = counts.max()
+            first = int(order[starts[counts == best]].min())
+            first = first if pos is None else int(pos[first])
+            top_out[n] = int(best) * (cum[first + n] - cum[first] + n - 1)
+        repeated_sorted = np.zeros(len(ordered), dtype=bool)
+        repeated_sorted[1:] = same
+        repeated_sorted[:-1] |= same
+        repeated = np.empty_like(repeated_sorted)
+        repeated[order] = repeated_sorted
+        pos = np.flatnonzero(repeated) if pos is None else pos[repeated]
+        hashes = hashes[repeated]
+        if n in dup_out:
+            dup_out[n] = _scan(pos.tolist(), hashes.tolist(), cum, n)
+    for n in top_out:  # sizes where every n-gram occurs once: the first one, once
+        if n >= done and not top_out[n] and n_words >= n:
+            top_out[n] = cum[n] + n - 1
+    return top_out, dup_out
 
 
-def duplicated_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
-    """Characters in n-grams that repeat an earlier one, scanning left to right and skipping repeats."""
-    hashes_np = _ngram_hashes(ids, n)
-    _, first, inverse = np.unique(hashes_np, return_index=True, return_inverse=True)
-    repeats = np.flatnonzero(first[inverse] < np.arange(len(hashes_np)))
-    if repeats.size == 0:
-        return 0  # no n-gram occurs twice: nothing to scan
-    # Before the first repeat every window is visited in order, so the scan can start there.
-    start = int(repeats[0])
-    hashes = hashes_np.tolist()
-    window_chars = np.convolve(lengths, np.ones(n, dtype=np.int64), mode="valid").tolist()
-    seen: set[int] = set(hashes[:start])
-    total, i, last = 0, start, len(hashes)
-    while i < last:
-        h = hashes[i]
+def _scan(positions: list[int], hashes: list[int], cum: list[int], n: int) -> int:
+    """Gopher's duplicated n-gram characters over the positions of repeated n-grams, in order."""
+    seen: set[int] = set()
+    total, resume = 0, 0
+    for p, h in zip(positions, hashes, strict=True):
+        if p < resume:
+            continue  # inside the last repeat: skipped, never added
         if h in seen:
-            total += window_chars[i]
-            i += n
+            total += cum[p + n] - cum[p]
+            resume = p + n
         else:
             seen.add(h)
-            i += 1
     return total
 
 
@@ -103,17 +134,10 @@ def signals(text: str, tokens: list[str], cfg: GopherRepetitionConfig) -> dict[s
         "gopher_rep_dup_line_frac": line_dups / len(lines),
         "gopher_rep_dup_line_char_frac": line_chars / n_chars,
     }
-    # Python's string hash as the word id: C-speed, and 64-bit collisions are negligible per document.
-    ids = np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens)).view(np.uint64)
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    for n in _sizes(cfg.top_n_grams):
-        frac = top_ngram_chars(ids, lengths, n) / n_chars if len(tokens) >= n else 0.0
-        out[f"gopher_rep_top_{n}_gram_char_frac"] = frac
-    repeated = True
-    for n in _sizes(cfg.dup_n_grams):
-        # A repeated n-gram contains a repeated (n-1)-gram: once none repeats, no longer one does.
-        chars = duplicated_ngram_chars(ids, lengths, n) if repeated and len(tokens) >= n else 0
-        repeated = chars > 0
+    top, dup = ngram_chars(tokens, _sizes(cfg.top_n_grams), _sizes(cfg.dup_n_grams))
+    for n, chars in top.items():
+        out[f"gopher_rep_top_{n}_gram_char_frac"] = chars / n_chars
+    for n, chars in dup.items():
         out[f"gopher_rep_dup_{n}_gram_char_frac"] = chars / n_chars
     return out
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
-LINE_SPLIT = re.compile(r"\n+")
 
 
 def paragraphs(text: str) -> list[str]:
@@ -14,8 +13,12 @@ def paragraphs(text: str) -> list[str]:
 
 
 def newline_lines(text: str) -> list[str]:
-    """Lines split on runs of newlines (Gopher's lines: empty lines never count)."""
-    return LINE_SPLIT.split(text)
+    """Lines split on runs of newlines (Gopher's lines: empty lines never count), as
+    `re.split(r"\n+", text)` splits them: an empty first or last piece stays."""
+    parts = text.split("\n")
+    if len(parts) < 3:
+        return parts
+    return [parts[0], *filter(None, parts[1:-1]), parts[-1]]
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:

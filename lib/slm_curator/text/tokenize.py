@@ -189,10 +189,13 @@ def _alt(items) -> str:
 _P, _Q = _alt(_PUNCT), _alt(_QUOTES)
 _ICONS = r"[\p{So}]"
 PREFIX_RE = regex.compile(rf"^(?:§|%|=|—|–|\+(?![0-9])|\.\.+|…|{_P}|{_Q}|{_CURRENCY}|{_ICONS})")
+# Matched backwards from the end of the run (REVERSE): a forward search would try every start position.
+# "……" before "…" so that the reverse match is the longest, as the forward search's leftmost one is.
 SUFFIX_RE = regex.compile(
-    rf"(?:\.\.+|…|{_P}|{_Q}|{_ICONS}|['’][sS]|—|–|(?<=[0-9])\+|(?<=°[FfCcKk])\."
+    rf"(?:\.\.+|……|…|{_P}|{_Q}|{_ICONS}|['’][sS]|—|–|(?<=[0-9])\+|(?<=°[FfCcKk])\."
     rf"|(?<=[0-9])(?:{_CURRENCY})|(?<=[0-9])(?:{_alt(_UNITS)})"
-    rf"|(?<=[0-9\p{{Ll}}\p{{Lo}}\p{{M}}%²\-\+]|{_P}|{_Q})\.|(?<=[\p{{Lu}}\p{{Lo}}][\p{{Lu}}\p{{Lo}}])\.)$"
+    rf"|(?<=[0-9\p{{Ll}}\p{{Lo}}\p{{M}}%²\-\+]|{_P}|{_Q})\.|(?<=[\p{{Lu}}\p{{Lo}}][\p{{Lu}}\p{{Lo}}])\.)$",
+    regex.REVERSE,
 )
 INFIX_RE = regex.compile(
     rf"\.\.+|…|{_ICONS}|(?<=[0-9])[+\-*^](?=[0-9-])|(?<=[\p{{Ll}}\p{{Lo}}]|{_Q})\.(?=[\p{{Lu}}\p{{Lo}}]|{_Q})"
@@ -461,6 +464,7 @@ def _special_cases() -> dict[str, list[str]]:
 SPECIAL = _special_cases()
 _CLOSERS = frozenset(",;:!?.")  # always a suffix after a word ("." only after a lower-case letter)
 MERGEABLE = frozenset(k for k, v in SPECIAL.items() if v == [k] and not k.isalnum())
+_MERGE_STARTS = frozenset(m[:i] for m in MERGEABLE for i in range(1, len(m)))  # pieces that can begin one
 
 SENTENCE_TERMINAL_RE = regex.compile(r"\p{Sentence_Terminal}")
 
@@ -471,23 +475,37 @@ def sentence_terminals() -> frozenset[str]:
     return frozenset(chr(c) for c in range(sys.maxunicode + 1) if SENTENCE_TERMINAL_RE.match(chr(c)))
 
 
+# Whitespace runs seen before -> their tokens. Word frequencies are Zipfian, so most runs of a page were
+# seen on earlier pages; spaCy keeps the same kind of cache. Cleared when full, so memory stays bounded.
+_CACHE: dict[str, tuple[str, ...]] = {}
+_CACHE_SIZE = 200_000
+
+
 def words(text: str) -> list[str]:
     """Word and punctuation tokens, whitespace dropped (spaCy's English tokenizer, see the module note)."""
     out: list[str] = []
-    special = SPECIAL
+    cache = _CACHE
     for chunk in text.split():
-        if chunk in special:
-            out.extend(special[chunk])
-        elif chunk.isalpha():  # plain words: no affix or infix can apply
-            out.append(chunk)
-        elif chunk[-1] in _CLOSERS and chunk[:-1].isalpha() and (chunk[-1] != "." or chunk[-2].islower()):
-            if chunk[:-1] in special:
-                out.extend(_split(chunk))
-            else:  # a word and one closing mark, the next most common run
-                out += (chunk[:-1], chunk[-1])
-        else:
-            out.extend(_split(chunk))
+        tokens = cache.get(chunk)
+        if tokens is None:
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            tokens = cache[chunk] = _chunk_tokens(chunk)
+        out += tokens
     return out
+
+
+def _chunk_tokens(chunk: str) -> tuple[str, ...]:
+    """The tokens of one whitespace-free run."""
+    special = SPECIAL
+    if chunk in special:
+        return tuple(special[chunk])
+    if chunk.isalpha():  # plain words: no affix or infix can apply
+        return (chunk,)
+    word, mark = chunk[:-1], chunk[-1]
+    if mark in _CLOSERS and word.isalpha() and (mark != "." or word[-1].islower()) and word not in special:
+        return (word, mark)  # a word and one closing mark, the next most common run
+    return tuple(_split(chunk))
 
 
 def _split(chunk: str) -> list[str]:
@@ -529,8 +547,8 @@ def _split(chunk: str) -> list[str]:
     if rest:
         if rest in special:
             out.extend(special[rest])
-        elif URL_RE.match(rest):
-            out.append(rest)
+        elif rest.isalnum() or (("." in rest or "://" in rest) and URL_RE.match(rest)):
+            out.append(rest)  # no infix splits letters and digits; a URL has a dot or a scheme
         else:
             start = 0
             for m in INFIX_RE.finditer(rest):
@@ -544,7 +562,9 @@ def _split(chunk: str) -> list[str]:
             if start < len(rest):
                 out.append(rest[start:])
     out.extend(reversed(suffixes))
-    return _merge_specials(out) if len(out) > 1 else out
+    if len(out) > 1 and not _MERGE_STARTS.isdisjoint(out[:-1]):
+        return _merge_specials(out)
+    return out
 
 
 def _merge_specials(tokens: list[str]) -> list[str]:
@@ -565,6 +585,7 @@ def _merge_specials(tokens: list[str]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=65536)
 def is_punct(token: str) -> bool:
     """All characters are Unicode punctuation (spaCy's is_punct)."""
     return all(unicodedata.category(ch).startswith("P") for ch in token)
