@@ -64,11 +64,12 @@ def datatrove_pass(docs):
 
 
 def ours_pass(cfg):
-    from slm_curator.filters.document import Filters
+    from slm_curator.filters.document import Filters, clear_caches
 
     filters = Filters(cfg)  # what the UDF builds once per batch stream
 
     def run(texts):
+        clear_caches()  # every timed run starts cold, as a new Python worker does
         for text in texts:
             filters.analyze(text)
 
@@ -111,7 +112,7 @@ def kinds_table(four, full, per_kind: int = 60) -> list[dict]:
     from tests.corpora.datatrove import datatrove_drops, reference_filters
     from tests.corpora.symbol_heavy import documents
 
-    from slm_curator.filters.document import Filters
+    from slm_curator.filters.document import Filters, clear_caches
 
     reference = reference_filters()
     rows = []
@@ -120,6 +121,7 @@ def kinds_table(four, full, per_kind: int = 60) -> list[dict]:
         theirs = [datatrove_drops(reference, t, str(i)) for i, t in enumerate(texts)]
         base = time.perf_counter() - start
         filters = Filters(four)
+        clear_caches()
         start = time.perf_counter()
         ours = [filters.analyze(t).families for t in texts]
         mine = time.perf_counter() - start

@@ -222,6 +222,58 @@ def _fast(tokens, top, dup):
     return gopher_repetition.ngram_chars(tokens, top, dup)
 
 
+def test_tokenizer_shortcuts_split_as_the_affix_loop_does():
+    """The cache and the fast paths for plain words, word + mark and numbers give `_split`'s pieces."""
+    from slm_curator.text import tokenize
+
+    rng = random.Random(7)
+    runs = {
+        "2019",
+        "4,500",
+        "0.3017",
+        "8:46",
+        "1.2.3",
+        "12:30pm",
+        "1am",
+        "10km",
+        "5,",
+        "3.",
+        "$5",
+        "2019-03-04",
+    }
+    for _ in range(3000):
+        word = rng.choice(["word", "The", "cannot", "Mr", "e", "U", "don", "12", "3", "4.5", "km", "am"])
+        marks = "([{\"“‘«,;:!?.)]}”’»'-$%+"
+        runs.add(
+            "".join(rng.choices(marks, k=rng.randint(0, 2)))
+            + word
+            + "".join(rng.choices(marks, k=rng.randint(0, 3)))
+        )
+    for run in sorted(runs):
+        tokenize._CACHE.clear()
+        assert list(tokenize._chunk_tokens(run)) == tokenize._split(run) == tokenize.words(run), run
+
+
+def test_sentence_count_equals_the_token_by_token_rule():
+    from slm_curator.text.tokenize import is_punct, sentence_terminals
+
+    def reference(tokens):  # spaCy's sentencizer, one token at a time
+        sentences, seen = 1, False
+        for token in tokens:
+            terminal = token in sentence_terminals()
+            if seen and not terminal and not is_punct(token):
+                sentences, seen = sentences + 1, False
+            elif terminal:
+                seen = True
+        return sentences if tokens else 0
+
+    rng = random.Random(2)
+    pieces = ["word", "The", ".", "!", "?", "。", '"', ")", "(", "...", ",", "2", "—", "।"]
+    for _ in range(5000):
+        tokens = rng.choices(pieces, k=rng.randint(0, 14))
+        assert count_sentences(tokens) == reference(tokens), tokens
+
+
 def test_newline_lines_split_as_the_regex_does():
     rng = random.Random(3)
     for _ in range(3000):
@@ -235,9 +287,11 @@ def test_duplicated_ngram_scan_skips_past_each_repeat():
     assert dup == {3: 6} and top == {3: 3 * (3 + 2)}
 
 
+@pytest.mark.parametrize("small", [0, 48, 10**9])  # numpy only, mixed, dict only
 @pytest.mark.parametrize("seed", range(40))
-def test_ngram_statistics_equal_the_definitions(seed):
+def test_ngram_statistics_equal_the_definitions(seed, small, monkeypatch):
     """The pruned, hashed computation gives Gopher's definitions exactly, for any sizes."""
+    monkeypatch.setattr(gopher_repetition, "SMALL", small)
     rng = random.Random(seed)
     vocab = [
         rng.choice(["a", "bb", "ccc", "the", "of", "x" * rng.randint(1, 9)]) for _ in range(rng.randint(1, 8))
@@ -254,7 +308,9 @@ def test_ngram_statistics_equal_the_definitions(seed):
     assert dup == {n: _reference_dup(tokens, n) for n in sizes[1]}
 
 
-def test_ngram_statistics_on_real_pages():
+@pytest.mark.parametrize("small", [0, 48, 10**9])
+def test_ngram_statistics_on_real_pages(small, monkeypatch):
+    monkeypatch.setattr(gopher_repetition, "SMALL", small)
     with gzip.open(shared_data("web", "dolma_cc_2019-30_sample.jsonl.gz"), "rt") as fh:
         pages = [json.loads(line)["text"] for line in fh][:200]
     for text in pages:

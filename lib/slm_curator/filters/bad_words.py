@@ -71,7 +71,7 @@ def count(tokens: list[str], text: str, language: str, default_language: str = "
         return 0
     if wl.substring is not None:
         return len(wl.substring.findall(text.lower()))
-    vocabulary = {t.lower() for t in set(tokens)}  # unique tokens first: most documents match nothing
+    vocabulary = set(map(str.lower, set(tokens)))  # unique tokens first: most documents match nothing
     total = 0
     if not wl.single.isdisjoint(vocabulary):
         total = sum(map(wl.single.__contains__, map(str.lower, tokens)))
@@ -85,11 +85,19 @@ def count(tokens: list[str], text: str, language: str, default_language: str = "
     if phrases:
         lowered = [t.lower() for t in tokens]
         for phrase in phrases:
-            first, n = phrase[0], len(phrase)
-            total += sum(
-                1 for i, tok in enumerate(lowered) if tok == first and tuple(lowered[i : i + n]) == phrase
-            )
+            total += _occurrences(lowered, phrase)
     return total
+
+
+def _occurrences(tokens: list[str], phrase: tuple[str, ...]) -> int:
+    """Positions where `phrase` starts, found by list.index (C speed) on its first word."""
+    found, i, n = 0, -1, len(phrase)
+    try:
+        while True:
+            i = tokens.index(phrase[0], i + 1)
+            found += tuple(tokens[i : i + n]) == phrase
+    except ValueError:
+        return found
 
 
 class BadWords(Family):

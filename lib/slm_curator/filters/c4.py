@@ -27,6 +27,13 @@ POLICY_PHRASES = (
 )
 
 
+def _mentions_policy(lower: str) -> bool:
+    # Every phrase contains "cookie", "policy" or "terms": one cheap test settles most lines.
+    return ("cookie" in lower or "policy" in lower or "terms" in lower) and any(
+        p in lower for p in POLICY_PHRASES
+    )
+
+
 @dataclass
 class C4Config:
     """C4 (Raffel et al. 2020) line cleaning and page rules; defaults as in the paper and datatrove."""
@@ -84,7 +91,7 @@ def clean(lines: list[str], line_tokens: list[list[str]], cfg: C4Config) -> tupl
             continue
         if cfg.filter_curly_bracket and "{" in line:
             curly = True
-        if cfg.filter_policy and any(p in lower for p in POLICY_PHRASES):
+        if cfg.filter_policy and _mentions_policy(lower):
             policy += 1
             continue
         sentences += count_sentences(tokens)

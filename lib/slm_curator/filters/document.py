@@ -9,9 +9,12 @@ line cleaning produces `text_clean` for the stages after this one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 
+from slm_curator.filters import gopher_quality
 from slm_curator.filters.family import Document, Signal
 from slm_curator.filters.registry import FAMILIES
+from slm_curator.text import tokenize
 from slm_curator.text.tokenize import words
 
 # Computed for every document whatever families are enabled.
@@ -57,7 +60,7 @@ class Filters:
             return Analysis("", {"n_chars": len(text)}, [EMPTY_TEXT], "unknown", 0.0, {"empty": [EMPTY_TEXT]})
         lines = text.splitlines()
         line_tokens = [words(line) for line in lines]
-        tokens = [t for toks in line_tokens for t in toks]
+        tokens = list(chain.from_iterable(line_tokens))
         doc = Document(text, lines, line_tokens, tokens, text_clean=text)
         signals: dict[str, float] = {"n_chars": len(text), "n_tokens": len(tokens), "n_lines": len(lines)}
         families: dict[str, list[str]] = {}
@@ -76,6 +79,14 @@ def analyze(text: str, cfg) -> Analysis:
 
 def signal_names(cfg) -> list[str]:
     return Filters(cfg).signal_names()
+
+
+def clear_caches() -> None:
+    """Empty the memo tables (whitespace runs -> tokens, token shapes, punctuation): a cold start, as a
+    new Python worker has. Results never depend on them; benchmarks call this before each timed run."""
+    tokenize._CACHE.clear()
+    gopher_quality._SHAPES.clear()
+    tokenize.is_punct.cache_clear()
 
 
 def _valid_utf8(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import filterfalse
 
 from slm_curator.filters.family import Document, Family, Rule, Signal
 
@@ -68,7 +69,7 @@ def _shape(word: str) -> int:
 def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozenset[str]) -> dict[str, float]:
     n_words = len(tokens)
     # Most tokens are plain words: str.isalpha settles them at C speed; only the rest needs a shape.
-    others = [w for w in tokens if not w.isalpha()]
+    others = list(filterfalse(str.isalpha, tokens))
     shapes = list(map(_SHAPES.get, others))
     if None in shapes:
         shapes = [_shape(w) if s is None else s for w, s in zip(others, shapes, strict=True)]

@@ -40,6 +40,10 @@ class GopherRepetitionConfig:
 
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
+_MASK = (1 << 64) - 1
+# Below this many candidate positions a level is grouped with a dict: numpy's per-call cost would
+# exceed the work (most pages have a few dozen repeated 5-grams).
+SMALL = 48
 
 
 def ngram_chars(tokens: list[str], top: list[int], dup: list[int]) -> tuple[dict[int, int], dict[int, int]]:
@@ -48,7 +52,7 @@ def ngram_chars(tokens: list[str], top: list[int], dup: list[int]) -> tuple[dict
     without spaces) for each n in `dup`.
 
     An n-gram that occurs twice starts where an (n-1)-gram occurs twice, so after the smallest n only
-    the positions of repeated shorter n-grams are hashed and sorted, and the greedy scan visits only
+    the positions of repeated shorter n-grams are hashed and grouped, and the greedy scan visits only
     repeated positions (the others can never be in its `seen` set). Ties in count go to the n-gram seen
     first, as with a counter's most_common. Word ids are Python's string hash (C speed; 64-bit
     collisions are negligible within a document); n-gram hashes are 64-bit polynomials over them.
@@ -60,47 +64,81 @@ def ngram_chars(tokens: list[str], top: list[int], dup: list[int]) -> tuple[dict
         return top_out, dup_out
     ids = np.array(list(map(hash, tokens)), dtype=np.int64).view(np.uint64)
     cum = [0, *accumulate(map(len, tokens))]  # characters of words i..j-1: cum[j] - cum[i]
-    pos = hashes = None  # None: every position (the first size)
+    pos = hashes = None  # positions of repeated shorter n-grams and their hashes; None: all
     done = 0  # words in each of `hashes`
     for n in sizes:
         if n > n_words:
             break
-        if pos is None:
-            count = n_words - n + 1
-            hashes = ids[:count]
-            for k in range(1, n):  # uint64 arrays wrap on overflow, silently, as a hash should
-                hashes = hashes * _MULT + ids[k : k + count]
-        else:
-            last = np.searchsorted(pos, n_words - n, side="right")  # windows that fit
-            pos, hashes = pos[:last], hashes[:last]
-            for k in range(done, n):
-                hashes = hashes * _MULT + ids[pos + k]
+        if pos is not None and len(pos) <= SMALL and not isinstance(pos, list):
+            pos, hashes, ids = pos.tolist(), hashes.tolist(), ids.tolist()
+        group = _group_small if isinstance(pos, list) else _group
+        pos, hashes, best, first = group(pos, hashes, ids, n, done, n_words)
         done = n
-        order = hashes.argsort(kind="stable")  # stable: a run's first entry is its first position
-        ordered = hashes[order]
-        same = ordered[1:] == ordered[:-1]
-        if not same.any():
+        if not best:
             break  # nothing repeats at this size, so nothing longer does
         if n in top_out:
-            starts = np.flatnonzero(np.concatenate(([True], ~same)))
-            counts = np.diff(starts, append=len(ordered))
-            best = counts.max()
-            first = int(order[starts[counts == best]].min())
-            first = first if pos is None else int(pos[first])
-            top_out[n] = int(best) * (cum[first + n] - cum[first] + n - 1)
-        repeated_sorted = np.zeros(len(ordered), dtype=bool)
-        repeated_sorted[1:] = same
-        repeated_sorted[:-1] |= same
-        repeated = np.empty_like(repeated_sorted)
-        repeated[order] = repeated_sorted
-        pos = np.flatnonzero(repeated) if pos is None else pos[repeated]
-        hashes = hashes[repeated]
+            top_out[n] = best * (cum[first + n] - cum[first] + n - 1)
         if n in dup_out:
-            dup_out[n] = _scan(pos.tolist(), hashes.tolist(), cum, n)
+            dup_out[n] = _scan(list(pos), list(hashes), cum, n)
     for n in top_out:  # sizes where every n-gram occurs once: the first one, once
         if n >= done and not top_out[n] and n_words >= n:
             top_out[n] = cum[n] + n - 1
     return top_out, dup_out
+
+
+def _group(pos, hashes, ids, n: int, done: int, n_words: int):
+    """(positions of repeated n-grams, their hashes, the top count, its first position) in numpy;
+    count 0 when nothing repeats."""
+    if pos is None:
+        count = n_words - n + 1
+        hashes = ids[:count]
+        for k in range(1, n):  # uint64 arrays wrap on overflow, silently, as a hash should
+            hashes = hashes * _MULT + ids[k : k + count]
+    else:
+        last = np.searchsorted(pos, n_words - n, side="right")  # windows that fit
+        pos, hashes = pos[:last], hashes[:last]
+        for k in range(done, n):
+            hashes = hashes * _MULT + ids[pos + k]
+    order = hashes.argsort(kind="stable")  # stable: a run's first entry is its first position
+    ordered = hashes[order]
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return pos, hashes, 0, 0
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    counts = np.diff(starts, append=len(ordered))
+    best = counts.max()
+    first = int(order[starts[counts == best]].min())
+    first = first if pos is None else int(pos[first])
+    repeated_sorted = np.zeros(len(ordered), dtype=bool)
+    repeated_sorted[1:] = same
+    repeated_sorted[:-1] |= same
+    repeated = np.empty_like(repeated_sorted)
+    repeated[order] = repeated_sorted
+    pos = np.flatnonzero(repeated) if pos is None else pos[repeated]
+    return pos, hashes[repeated], int(best), first
+
+
+def _group_small(pos: list[int], hashes: list[int], ids: list[int], n: int, done: int, n_words: int):
+    """`_group` for a few positions, with Python ints (the same hashes, wrapped to 64 bits) and a dict."""
+    extended: list[int] = []
+    counts: dict[int, int] = {}
+    firsts: dict[int, int] = {}
+    fits = [p for p in pos if p <= n_words - n]
+    for p, h in zip(fits, hashes, strict=False):  # `hashes` may run past the windows that fit
+        for k in range(done, n):
+            h = (h * 0x9E3779B97F4A7C15 + ids[p + k]) & _MASK
+        extended.append(h)
+        if h in counts:
+            counts[h] += 1
+        else:
+            counts[h] = 1
+            firsts[h] = p
+    best = max(counts.values(), default=0)
+    if best < 2:
+        return fits, extended, 0, 0
+    first = min(firsts[h] for h, c in counts.items() if c == best)
+    kept = [(p, h) for p, h in zip(fits, extended, strict=True) if counts[h] > 1]
+    return [p for p, _ in kept], [h for _, h in kept], best, first
 
 
 def _scan(positions: list[int], hashes: list[int], cum: list[int], n: int) -> int:
