@@ -3,8 +3,9 @@
 Baseline: datatrove 0.10 (spaCy English tokenizer) running GopherRepetition, GopherQuality, C4Quality and
 FineWebQuality in sequence on each document, single core, warm. Ours: `filters.document.analyze` on
 the same documents, same core, first with the same four families, then with language ID and bad words
-too. Then the filter stage's pandas UDF in Spark local mode with one core (`local[1]`), against the pure
-function on the same rows: the Spark overhead. Documents: every non-empty document of
+too; each of our timed runs starts with empty memo tables (`clear_caches`), as a new Python worker
+does. Then the filter stage's pandas UDF in Spark local mode with one core (`local[1]`), against the
+pure function on the same rows: the Spark overhead. Documents: every non-empty document of
 ../shared/data/web (1720 real web pages, 5.3 MB), repeated `--spark-repeat` times for the Spark run.
 The full pass runs with each language-ID backend (fastText LID-176, the default, and lingua).
 
@@ -39,6 +40,16 @@ def load_documents() -> list[str]:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             texts.extend(t for t in (json.loads(line).get("text") or "" for line in fh) if t.strip())
     return texts
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 def timed(fn, docs) -> float:
@@ -239,9 +250,11 @@ def main() -> int:
                 "benchmark": "filters",
                 "documents": len(docs),
                 "megabytes": round(mb, 3),
+                "date": time.strftime("%Y-%m-%d"),
                 "machine": {
                     "python": platform.python_version(),
                     "processor": platform.processor() or platform.machine(),
+                    "cpu": _cpu_model(),
                 },
                 "results": results,
                 "per_kind": per_kind,
