@@ -11,7 +11,8 @@ The full pass runs with each language-ID backend (fastText LID-176, the default,
 
 Then per kind of text (tests/corpora/symbol_heavy.py: forum threads, chat logs, code, tables, URL- and
 number-dense text, emoji, CJK, right-to-left; made from real sentences): each side's speed and, per
-filter family, how often the keep/drop decision equals datatrove's.
+filter family, how often the keep/drop decision equals datatrove's. Last, where the full pass spends
+its time: the tokenizer and each family's share, on the web pages.
 
     .venv/bin/python benchmarks/filters.py            # prints a table, writes benchmarks/results/filters.json
 """
@@ -131,6 +132,37 @@ def spark_pass(docs, cfg, repeat: int, root: Path) -> tuple[float, float, float,
     return spark_s, pure_s, floor_s, len(rows)
 
 
+def families_table(cfg, docs) -> list[dict]:
+    """Where the full pass spends its time: splitting lines into words (cold memo tables), then each
+    enabled family's `compute` in registry order over the parsed documents (language ID sets what
+    bad words reads). Milliseconds a document, one core."""
+    from itertools import chain
+
+    from slm_curator.filters.document import Filters, clear_caches
+    from slm_curator.filters.family import Document
+    from slm_curator.text.tokenize import words
+
+    clear_caches()
+    start = time.perf_counter()
+    parsed = []
+    for text in docs:
+        lines = text.splitlines()
+        line_tokens = [words(line) for line in lines]
+        parsed.append((text, lines, line_tokens, list(chain.from_iterable(line_tokens))))
+    seconds = {"words (tokenizer)": time.perf_counter() - start}
+    documents = [Document(t, lines, lt, toks, text_clean=t) for t, lines, lt, toks in parsed]
+    for family, section in Filters(cfg).enabled:
+        start = time.perf_counter()
+        for doc in documents:
+            family.compute(doc, section)
+        seconds[family.name] = time.perf_counter() - start
+    total = sum(seconds.values())
+    return [
+        {"part": k, "ms_per_doc": round(v * 1000 / len(docs), 3), "share": round(v / total, 3)}
+        for k, v in seconds.items()
+    ]
+
+
 def kinds_table(four, full, per_kind: int = 60) -> list[dict]:
     """Per kind of text: speed of datatrove, of our four families and of the full pass; agreement of
     each family's keep/drop with datatrove's."""
@@ -223,6 +255,7 @@ def main() -> int:
         mb,
         base_s,
     )
+    per_family = families_table(full, docs)
     per_kind = kinds_table(four, full)
 
     import tempfile
@@ -262,6 +295,9 @@ def main() -> int:
             f"{k['kind']:<11} {k['docs']:>5} {k['datatrove_docs_per_s']:>12.1f} {k['ours_docs_per_s']:>9.1f} "
             f"{k['ours_vs_datatrove']:>5.1f}x {k['full_docs_per_s']:>8.1f} {k['full_vs_datatrove']:>5.1f}x  {agree}"
         )
+    print(f"\n{'part of the full pass':<22} {'ms/doc':>7} {'share':>6}")
+    for f in per_family:
+        print(f"{f['part']:<22} {f['ms_per_doc']:>7.3f} {f['share']:>6.1%}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -277,6 +313,7 @@ def main() -> int:
                     "cpu": _cpu_model(),
                 },
                 "results": results,
+                "per_family": per_family,
                 "per_kind": per_kind,
             },
             indent=1,

@@ -274,6 +274,10 @@ def test_sentence_count_equals_the_token_by_token_rule():
         assert count_sentences(tokens) == reference(tokens), tokens
 
 
+def test_policy_shortcut_covers_every_phrase():
+    assert all(any(k in p for k in c4.POLICY_KEYS) for p in c4.POLICY_PHRASES)
+
+
 def test_newline_lines_split_as_the_regex_does():
     rng = random.Random(3)
     for _ in range(3000):

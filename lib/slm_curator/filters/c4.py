@@ -27,11 +27,11 @@ POLICY_PHRASES = (
 )
 
 
+POLICY_KEYS = ("cookie", "policy", "terms")  # every phrase contains one: a cheap test settles most lines
+
+
 def _mentions_policy(lower: str) -> bool:
-    # Every phrase contains "cookie", "policy" or "terms": one cheap test settles most lines.
-    return ("cookie" in lower or "policy" in lower or "terms" in lower) and any(
-        p in lower for p in POLICY_PHRASES
-    )
+    return any(k in lower for k in POLICY_KEYS) and any(p in lower for p in POLICY_PHRASES)
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Gopher repetition rules (Rae et al. 2021, table A1): repeated lines, paragraphs and n-grams.
 
-The n-gram statistics dominate the cost of all heuristics, so words are mapped to integer ids once and
-each n-gram becomes one 64-bit rolling hash (numpy); the "most frequent n-gram" fraction is then a
-`np.unique`, and only the greedy duplicated-n-gram scan (which skips past each repeat, as the paper's
-definition requires) remains a loop, over integers instead of joined strings.
+The n-gram statistics are the costliest of all heuristics, so words become integer ids once, n-grams
+64-bit polynomial hashes, and each size after the smallest only looks where a shorter n-gram repeats
+(`ngram_chars`); the greedy duplicated-n-gram scan, which skips past each repeat as the paper's
+definition requires, visits only repeated positions.
 """
 
 from __future__ import annotations
