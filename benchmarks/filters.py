@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd  # module level: the UDF's string annotations resolve here
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/corpora: the corpus and the datatrove reference the tests use
 DATA = ROOT.parent / "shared" / "data" / "web"
@@ -116,7 +118,6 @@ def spark_pass(docs, cfg, repeat: int, root: Path) -> tuple[float, float, float,
     spark_s = time.perf_counter() - start
     # The floor: a pandas UDF that only measures each text, over the same rows (Arrow both ways,
     # the Python worker, the scan): what any Python UDF pays before it does any work.
-    import pandas as pd
     from pyspark.sql.functions import pandas_udf
 
     @pandas_udf("long")
