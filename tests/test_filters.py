@@ -278,6 +278,23 @@ def test_policy_shortcut_covers_every_phrase():
     assert all(any(k in p for k in c4.POLICY_KEYS) for p in c4.POLICY_PHRASES)
 
 
+def test_memo_tables_change_no_result_and_keep_no_long_runs():
+    from slm_curator.filters.document import clear_caches
+    from slm_curator.text import tokenize
+
+    with gzip.open(shared_data("web", "dolma_cc_2019-30_sample.jsonl.gz"), "rt") as fh:
+        pages = [json.loads(line)["text"] for line in fh][:40]
+    blob = "data:image/png;base64," + "iVBORw0KGgo" * 2000  # one 22k-character run
+    pages.append(f"{PROSE} {blob} {PROSE}")
+    config = cfg()
+    clear_caches()
+    cold = [analyze(p, config) for p in pages]
+    warm = [analyze(p, config) for p in pages]  # every run and token now looked up
+    assert [(a.signals, a.reasons) for a in cold] == [(b.signals, b.reasons) for b in warm]
+    assert blob not in tokenize._CACHE and tokenize._CACHE  # short runs kept, the blob not
+    assert max(map(len, tokenize._CACHE)) <= tokenize.MEMO_MAX_CHARS
+
+
 def test_newline_lines_split_as_the_regex_does():
     rng = random.Random(3)
     for _ in range(3000):

@@ -8,6 +8,7 @@ from functools import lru_cache
 from itertools import filterfalse
 
 from slm_curator.filters.family import Document, Family, Rule, Signal
+from slm_curator.text.tokenize import MEMO_MAX_CHARS
 
 
 @dataclass
@@ -59,10 +60,11 @@ _SHAPES: dict[str, int] = {}
 
 
 def _shape(word: str) -> int:
-    if len(_SHAPES) >= 200_000:
-        _SHAPES.clear()
     shape = SYMBOL if is_symbol_word(word) else LETTER if has_letter(word) else OTHER
-    _SHAPES[word] = shape
+    if len(word) <= MEMO_MAX_CHARS:  # long tokens (URLs) are rarely seen twice
+        if len(_SHAPES) >= 200_000:
+            _SHAPES.clear()
+        _SHAPES[word] = shape
     return shape
 
 

@@ -483,6 +483,7 @@ def sentence_terminals() -> frozenset[str]:
 # seen on earlier pages; spaCy keeps the same kind of cache. Cleared when full, so memory stays bounded.
 _CACHE: dict[str, tuple[str, ...]] = {}
 _CACHE_SIZE = 200_000
+MEMO_MAX_CHARS = 64  # longer runs (URLs, blobs) are rarely seen twice: never kept, so memory stays small
 
 
 def words(text: str) -> list[str]:
@@ -492,9 +493,11 @@ def words(text: str) -> list[str]:
     for chunk in text.split():
         tokens = cache.get(chunk)
         if tokens is None:
-            if len(cache) >= _CACHE_SIZE:
-                cache.clear()
-            tokens = cache[chunk] = _chunk_tokens(chunk)
+            tokens = _chunk_tokens(chunk)
+            if len(chunk) <= MEMO_MAX_CHARS:
+                if len(cache) >= _CACHE_SIZE:
+                    cache.clear()
+                cache[chunk] = tokens
         out += tokens
     return out
 
@@ -591,10 +594,21 @@ def _merge_specials(tokens: list[str]) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=65536)
 def is_punct(token: str) -> bool:
     """All characters are Unicode punctuation (spaCy's is_punct)."""
-    return all(unicodedata.category(ch).startswith("P") for ch in token)
+    return token in _PUNCT_TOKENS or (
+        token not in _OTHER_TOKENS and _remember(token, all(unicodedata.category(c)[0] == "P" for c in token))
+    )
+
+
+_PUNCT_TOKENS: set[str] = set()
+_OTHER_TOKENS: set[str] = set()
+
+
+def _remember(token: str, punct: bool) -> bool:
+    if len(token) <= MEMO_MAX_CHARS and len(_PUNCT_TOKENS) + len(_OTHER_TOKENS) < _CACHE_SIZE:
+        (_PUNCT_TOKENS if punct else _OTHER_TOKENS).add(token)
+    return punct
 
 
 def count_sentences(tokens: list[str]) -> int:
