@@ -10,7 +10,8 @@ after each, and split what is left only at infixes (hyphens between letters, ope
 ellipses, symbols, a period between a lower- and an upper-case letter, a comma between letters, : < > =
 / before a letter). A run between spaces such as `04/26/19(Fri)22:36:49` stays one token, as in spaCy.
 The rules are written here from spaCy's documented behaviour and checked against it on every kind of
-text in tests/corpora (tests/test_tokenize_vs_spacy.py); plain words take a fast path.
+text in tests/corpora (tests/test_filters_vs_datatrove.py); plain words and numbers take a fast path,
+and each whitespace run is split once per process (a bounded memo table, as spaCy keeps).
 """
 
 from __future__ import annotations
