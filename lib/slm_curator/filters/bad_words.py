@@ -72,9 +72,6 @@ def count(tokens: list[str], text: str, language: str, default_language: str = "
     if wl.substring is not None:
         return len(wl.substring.findall(text.lower()))
     vocabulary = set(map(str.lower, set(tokens)))  # unique tokens first: most documents match nothing
-    total = 0
-    if not wl.single.isdisjoint(vocabulary):
-        total = sum(map(wl.single.__contains__, map(str.lower, tokens)))
     # A phrase can only occur if all its words do: common first words ("one", "how") rarely go further.
     phrases = [
         phrase
@@ -82,11 +79,10 @@ def count(tokens: list[str], text: str, language: str, default_language: str = "
         for phrase in wl.phrases[first]
         if vocabulary.issuperset(phrase)
     ]
-    if phrases:
-        lowered = [t.lower() for t in tokens]
-        for phrase in phrases:
-            total += _occurrences(lowered, phrase)
-    return total
+    if not phrases and wl.single.isdisjoint(vocabulary):
+        return 0
+    lowered = [t.lower() for t in tokens]
+    return sum(map(wl.single.__contains__, lowered)) + sum(_occurrences(lowered, p) for p in phrases)
 
 
 def _occurrences(tokens: list[str], phrase: tuple[str, ...]) -> int:

@@ -84,10 +84,8 @@ def signal_names(cfg) -> list[str]:
 def clear_caches() -> None:
     """Empty the memo tables (whitespace runs -> tokens, token shapes, punctuation): a cold start, as a
     new Python worker has. Results never depend on them; benchmarks call this before each timed run."""
-    tokenize._CACHE.clear()
-    gopher_quality._SHAPES.clear()
-    tokenize._PUNCT_TOKENS.clear()
-    tokenize._OTHER_TOKENS.clear()
+    tokenize.clear_memo()
+    gopher_quality.clear_memo()
 
 
 def _valid_utf8(text: str) -> str:

@@ -68,6 +68,10 @@ def _shape(word: str) -> int:
     return shape
 
 
+def clear_memo() -> None:
+    _SHAPES.clear()
+
+
 def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozenset[str]) -> dict[str, float]:
     n_words = len(tokens)
     # Most tokens are plain words: str.isalpha settles them at C speed; only the rest needs a shape.

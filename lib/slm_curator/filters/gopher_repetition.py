@@ -40,7 +40,7 @@ class GopherRepetitionConfig:
 
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
-_MASK = (1 << 64) - 1
+_MULT_INT, _MASK = int(_MULT), (1 << 64) - 1
 # Below this many candidate positions a level is grouped with a dict: numpy's per-call cost would
 # exceed the work (most pages have a few dozen repeated 5-grams).
 SMALL = 48
@@ -79,7 +79,10 @@ def ngram_chars(tokens: list[str], top: list[int], dup: list[int]) -> tuple[dict
         if n in top_out:
             top_out[n] = best * (cum[first + n] - cum[first] + n - 1)
         if n in dup_out:
-            dup_out[n] = _scan(list(pos), list(hashes), cum, n)
+            as_list = isinstance(pos, list)
+            dup_out[n] = _scan(
+                pos if as_list else pos.tolist(), hashes if as_list else hashes.tolist(), cum, n
+            )
     for n in top_out:  # sizes where every n-gram occurs once: the first one, once
         if n >= done and not top_out[n] and n_words >= n:
             top_out[n] = cum[n] + n - 1
@@ -126,7 +129,7 @@ def _group_small(pos: list[int], hashes: list[int], ids: list[int], n: int, done
     fits = [p for p in pos if p <= n_words - n]
     for p, h in zip(fits, hashes, strict=False):  # `hashes` may run past the windows that fit
         for k in range(done, n):
-            h = (h * 0x9E3779B97F4A7C15 + ids[p + k]) & _MASK
+            h = (h * _MULT_INT + ids[p + k]) & _MASK
         extended.append(h)
         if h in counts:
             counts[h] += 1

@@ -597,19 +597,21 @@ def _merge_specials(tokens: list[str]) -> list[str]:
 
 def is_punct(token: str) -> bool:
     """All characters are Unicode punctuation (spaCy's is_punct)."""
-    return token in _PUNCT_TOKENS or (
-        token not in _OTHER_TOKENS and _remember(token, all(unicodedata.category(c)[0] == "P" for c in token))
-    )
-
-
-_PUNCT_TOKENS: set[str] = set()
-_OTHER_TOKENS: set[str] = set()
-
-
-def _remember(token: str, punct: bool) -> bool:
-    if len(token) <= MEMO_MAX_CHARS and len(_PUNCT_TOKENS) + len(_OTHER_TOKENS) < _CACHE_SIZE:
-        (_PUNCT_TOKENS if punct else _OTHER_TOKENS).add(token)
+    punct = _PUNCT.get(token)
+    if punct is None:
+        punct = all(unicodedata.category(c)[0] == "P" for c in token)
+        if len(token) <= MEMO_MAX_CHARS and len(_PUNCT) < _CACHE_SIZE:
+            _PUNCT[token] = punct
     return punct
+
+
+_PUNCT: dict[str, bool] = {}
+
+
+def clear_memo() -> None:
+    """Empty this module's memo tables (results never depend on them)."""
+    _CACHE.clear()
+    _PUNCT.clear()
 
 
 def count_sentences(tokens: list[str]) -> int:
