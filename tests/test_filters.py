@@ -223,7 +223,7 @@ def _fast(tokens, top, dup):
 
 
 def test_tokenizer_shortcuts_split_as_the_affix_loop_does():
-    """The cache and the fast paths for plain words, word + mark and numbers give `_split`'s pieces."""
+    """The cache and the fast paths for plain words, word + mark and numbers give the affix loop's tokens."""
     from slm_curator.text import tokenize
 
     rng = random.Random(7)
@@ -251,7 +251,7 @@ def test_tokenizer_shortcuts_split_as_the_affix_loop_does():
         )
     for run in sorted(runs):
         tokenize._CACHE.clear()
-        assert list(tokenize._chunk_tokens(run)) == tokenize._split(run) == tokenize.words(run), run
+        assert tokenize._chunk_tokens(run) == tokenize.affix_tokens(run) == tuple(tokenize.words(run)), run
 
 
 def test_sentence_count_equals_the_token_by_token_rule():

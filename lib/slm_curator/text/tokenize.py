@@ -2,474 +2,127 @@
 
 The Gopher, FineWeb and C4 heuristics count words (datatrove splits with spaCy's blank English
 pipeline): the alphabetic-word ratio, mean word length and n-gram repetition all move with where text is
-split. So `words` follows spaCy's algorithm: split at whitespace; keep a run whole when it is a special
-case (contractions, abbreviations, emoticons, clock times) or a URL; otherwise strip prefixes (opening
-punctuation, quotes, currency, symbols) and suffixes (closing punctuation, quotes, "'s", units after
-numbers, a final period after a lower-case letter or digit) one at a time, re-checking special cases
-after each, and split what is left only at infixes (hyphens between letters, operators between digits,
-ellipses, symbols, a period between a lower- and an upper-case letter, a comma between letters, : < > =
-/ before a letter). A run between spaces such as `04/26/19(Fri)22:36:49` stays one token, as in spaCy.
-The rules are written here from spaCy's documented behaviour and checked against it on every kind of
-text in tests/corpora (tests/test_filters_vs_datatrove.py); plain words and numbers take a fast path,
-and each whitespace run is split once per process (a bounded memo table, as spaCy keeps).
+split. So `words` is spaCy's algorithm over spaCy's own rules: split at whitespace; keep a run whole when
+it is a special case (contractions, abbreviations, emoticons, clock times); otherwise strip prefixes and
+suffixes one at a time, re-checking special cases after each; keep what is left whole when it is a URL,
+else cut it at infixes; then put back special cases the cuts broke (":-)" from ":", "-", ")"). The
+rules (special cases, prefix, suffix and infix patterns, URL pattern) are data exported from spaCy by
+scripts/export_spacy_tokenizer.py into spacy_en_tokenizer.json (MIT License, ExplosionAI GmbH); this
+module does not import spaCy. tests/test_tokenizer_rules.py holds the result to spaCy on every special
+case, every character in each position a rule looks at, and real text of several kinds.
+
+Speed without changing a token: plain words, word + closing mark and numbers take fast paths; a prefix
+or suffix is searched only among the alternatives that can begin (end) with the run's first (last)
+character, read from the parsed patterns; each whitespace run is split once per process (a bounded memo
+table, as spaCy keeps).
+
+One difference is known: spaCy's special-case matcher also considers matches across a single space,
+and such a match, though then rejected, can block a match inside the next run ("' ''I" stays "'", "'",
+"'", "I" in spaCy); runs here are split independently (1 line in ~130,000 lines of real text).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import unicodedata
 from bisect import bisect_right
 from functools import lru_cache
 from itertools import compress
+from pathlib import Path
+
+try:
+    from re import _parser  # Python >= 3.11
+except ImportError:  # pragma: no cover
+    import sre_parse as _parser
 
 import regex
 
-_PUNCT = [
-    "…",
-    "……",
-    ",",
-    ":",
-    ";",
-    "!",
-    "?",
-    "¿",
-    "؟",
-    "¡",
-    "(",
-    ")",
-    "[",
-    "]",
-    "{",
-    "}",
-    "<",
-    ">",
-    "_",
-    "#",
-    "*",
-    "&",
-    "。",
-    "？",
-    "！",
-    "，",
-    "、",
-    "；",
-    "：",
-    "～",
-    "·",
-    "।",
-    "،",
-    "۔",
-    "؛",
-    "٪",
-]
-_QUOTES = [
-    "''",
-    "'",
-    '"',
-    "”",
-    "“",
-    "`",
-    "‘",
-    "´",
-    "’",
-    "‚",
-    ",",
-    "„",
-    "»",
-    "«",
-    "「",
-    "」",
-    "『",
-    "』",
-    "（",
-    "）",
-    "〔",
-    "〕",
-    "【",
-    "】",
-    "《",
-    "》",
-    "〈",
-    "〉",
-    "〈",
-    "〉",
-    "⟦",
-    "⟧",
-]
-_UNITS = [
-    "km",
-    "km²",
-    "km³",
-    "m",
-    "m²",
-    "m³",
-    "dm",
-    "dm²",
-    "dm³",
-    "cm",
-    "cm²",
-    "cm³",
-    "mm",
-    "mm²",
-    "mm³",
-    "ha",
-    "µm",
-    "nm",
-    "yd",
-    "in",
-    "ft",
-    "kg",
-    "g",
-    "mg",
-    "µg",
-    "t",
-    "lb",
-    "oz",
-    "m/s",
-    "km/h",
-    "kmh",
-    "mph",
-    "hPa",
-    "Pa",
-    "mbar",
-    "mb",
-    "MB",
-    "kb",
-    "KB",
-    "gb",
-    "GB",
-    "tb",
-    "TB",
-    "T",
-    "G",
-    "M",
-    "K",
-    "%",
-    "км",
-    "км²",
-    "км³",
-    "м",
-    "м²",
-    "м³",
-    "дм",
-    "дм²",
-    "дм³",
-    "см",
-    "см²",
-    "см³",
-    "мм",
-    "мм²",
-    "мм³",
-    "нм",
-    "кг",
-    "г",
-    "мг",
-    "м/с",
-    "км/ч",
-    "кПа",
-    "Па",
-    "мбар",
-    "Кб",
-    "КБ",
-    "кб",
-    "Мб",
-    "МБ",
-    "мб",
-    "Гб",
-    "ГБ",
-    "гб",
-    "Тб",
-    "ТБ",
-    "тб",
-]
-_CURRENCY = r"US\$|C\$|A\$|\p{Sc}"
+
+def _load_rules() -> dict:
+    """spaCy's English tokenizer rules (patterns, special cases), exported from spaCy by
+    scripts/export_spacy_tokenizer.py."""
+    return json.loads(Path(__file__).with_name("spacy_en_tokenizer.json").read_text(encoding="utf-8"))
 
 
-def _alt(items) -> str:
-    return "|".join(regex.escape(i) for i in sorted(set(items), key=len, reverse=True))
+_RULES = _load_rules()
+# Compiled as spaCy compiles them (Python's re, alternatives in spaCy's order): the first alternative
+# that matches at the start is the prefix; the leftmost match that ends the run is the suffix; every
+# infix match cuts.
+PREFIX_RE = re.compile("|".join("^" + p for p in _RULES["prefixes"]))
+SUFFIX_RE = re.compile("|".join(s + "$" for s in _RULES["suffixes"]))
+INFIX_RE = re.compile("|".join(_RULES["infixes"]))
+URL_RE = re.compile(_RULES["url_match"])
+# A suffix is at most this long unless it is a run of dots ("\.\.+"), so the search for it starts
+# here, not at every position of a long run (lookbehinds still see the characters before).
+SUFFIX_MAX_CHARS = 8
 
 
-_P, _Q = _alt(_PUNCT), _alt(_QUOTES)
-_ICONS = r"[\p{So}]"
-PREFIX_RE = regex.compile(rf"^(?:§|%|=|—|–|\+(?![0-9])|\.\.+|…|{_P}|{_Q}|{_CURRENCY}|{_ICONS})")
-# Matched backwards from the end of the run (REVERSE): a forward search would try every start position.
-# "……" before "…" so that the reverse match is the longest, as the forward search's leftmost one is.
-SUFFIX_RE = regex.compile(
-    rf"(?:\.\.+|……|…|{_P}|{_Q}|{_ICONS}|['’][sS]|—|–|(?<=[0-9])\+|(?<=°[FfCcKk])\."
-    rf"|(?<=[0-9])(?:{_CURRENCY})|(?<=[0-9])(?:{_alt(_UNITS)})"
-    rf"|(?<=[0-9\p{{Ll}}\p{{Lo}}\p{{M}}%²\-\+]|{_P}|{_Q})\.|(?<=[\p{{Lu}}\p{{Lo}}][\p{{Lu}}\p{{Lo}}])\.)$",
-    regex.REVERSE,
-)
-INFIX_RE = regex.compile(
-    rf"\.\.+|…|{_ICONS}|(?<=[0-9])[+\-*^](?=[0-9-])|(?<=[\p{{Ll}}\p{{Lo}}]|{_Q})\.(?=[\p{{Lu}}\p{{Lo}}]|{_Q})"
-    r"|(?<=\p{L}),(?=\p{L})|(?<=[\p{L}0-9])(?:---|--|——|-|–|—|~)(?=\p{L})|(?<=[\p{L}0-9])[:<>=/](?=\p{L})"
-)
-NUMBER_RE = re.compile(r"[0-9]+(?:[.,:][0-9]+)*")
-# A URL or e-mail address: optional scheme and user, dot-separated host labels, a letter TLD.
-URL_RE = regex.compile(
-    r"^(?:[\w+.-]{2,}://)?(?:\S+(?::\S*)?@)?(?:[A-Za-z0-9\u00a1-\uffff][A-Za-z0-9\u00a1-\uffff_-]{0,62}\.)+"
-    r"[a-z\u00a1-\uffff]{2,63}\.?(?::\d{2,5})?(?:[/?#]\S*)?$"
-    r"|^(?:https?|ftp)://\S+$"
-)
-
-_EMOTICONS = [
-    ":)",
-    ":-)",
-    ":))",
-    ":-))",
-    ":)))",
-    "=)",
-    "=]",
-    ":]",
-    ":-]",
-    "(:",
-    "(-:",
-    "(=",
-    "[:",
-    ":(",
-    ":-(",
-    ":((",
-    ":-((",
-    "):",
-    ")-:",
-    "=(",
-    ":/",
-    ":-/",
-    ":\\",
-    ":|",
-    ":-|",
-    ":P",
-    ":p",
-    ":-P",
-    ":-p",
-    ";P",
-    ";p",
-    ":D",
-    ":-D",
-    "=D",
-    "xD",
-    "XD",
-    "xDD",
-    "XDD",
-    ";)",
-    ";-)",
-    ";D",
-    ":*",
-    ":-*",
-    ":o",
-    ":O",
-    ":-o",
-    ":-O",
-    ":x",
-    ":X",
-    "8)",
-    "8-)",
-    "B)",
-    "<3",
-    "</3",
-    "<33",
-    ":')",
-    ":'(",
-    "^_^",
-    "^__^",
-    "^^",
-    "-_-",
-    "o_O",
-    "O_o",
-    "o_o",
-    "O_O",
-    "o.O",
-    "O.o",
-    "o.o",
-    "O.O",
-    "0_o",
-    "0_0",
-    "v.v",
-    "V_V",
-    "._.",
-    ">:(",
-    ">:o",
-    "(¬_¬)",
-    "(╯°□°）╯︵┻━┻",
-    "¯\\(ツ)/¯",
-]
-_ABBREVIATIONS = [
-    "Mr.",
-    "Mrs.",
-    "Ms.",
-    "Dr.",
-    "St.",
-    "Jr.",
-    "Mt.",
-    "Co.",
-    "Corp.",
-    "Inc.",
-    "Ltd.",
-    "Bros.",
-    "vs.",
-    "v.",
-    "Prof.",
-    "Gen.",
-    "Gov.",
-    "Sen.",
-    "Rep.",
-    "Rev.",
-    "Messrs.",
-    "Jan.",
-    "Feb.",
-    "Mar.",
-    "Apr.",
-    "Jun.",
-    "Jul.",
-    "Aug.",
-    "Sep.",
-    "Sept.",
-    "Oct.",
-    "Nov.",
-    "Dec.",
-    "Ala.",
-    "Ariz.",
-    "Ark.",
-    "Calif.",
-    "Colo.",
-    "Conn.",
-    "Del.",
-    "Fla.",
-    "Ga.",
-    "Ill.",
-    "Ind.",
-    "Kan.",
-    "Kans.",
-    "Ky.",
-    "La.",
-    "Mass.",
-    "Md.",
-    "Mich.",
-    "Minn.",
-    "Miss.",
-    "Mo.",
-    "Mont.",
-    "Neb.",
-    "Nebr.",
-    "Nev.",
-    "Okla.",
-    "Ore.",
-    "Pa.",
-    "Tenn.",
-    "Va.",
-    "Wash.",
-    "Wis.",
-    "N.C.",
-    "N.D.",
-    "N.H.",
-    "N.J.",
-    "N.M.",
-    "N.Y.",
-    "S.C.",
-    "a.m.",
-    "p.m.",
-    "e.g.",
-    "i.e.",
-    "Ph.D.",
-    "U.S.",
-    "U.K.",
-    "U.S.A.",
-    "o'clock",
-    "ma'am",
-    "'em",
-    "'cause",
-    "ol'",
-    "'ll",
-    "'re",
-    "'d",
-    "'s",
-    "and/or",
-    "''",
-]
-_NOT = [
-    "do",
-    "does",
-    "did",
-    "ca",
-    "could",
-    "wo",
-    "would",
-    "should",
-    "is",
-    "are",
-    "was",
-    "were",
-    "has",
-    "have",
-    "had",
-    "ai",
-    "must",
-    "need",
-    "might",
-]
-_PRONOUNS = ["i", "you", "he", "she", "it", "we", "they", "who", "what", "there", "that", "here", "where"]
-# With an apostrophe: these pronouns give up their clitic; without one, only these spellings are split.
-_CLITIC_HOSTS = {"ll": _PRONOUNS, "d": _PRONOUNS, "ve": _PRONOUNS, "re": _PRONOUNS, "m": ["i"]}
-_BARE = [
-    "im",
-    "ive",
-    "youre",
-    "youve",
-    "youll",
-    "youd",
-    "theyre",
-    "theyve",
-    "theyll",
-    "theyd",
-    "weve",
-    "itll",
-    "thats",
-    "whats",
-    "hes",
-    "shes",
-    "id",
-]
-
-
-def _cases(pairs, upper: bool = True):
-    """A split word in lower case, Title case and (`upper`) UPPER case, its pieces cased alike."""
+def _by_edge(patterns: list[str], last: bool, anchor: str) -> dict[str, re.Pattern] | None:
+    """Character -> the alternatives among `patterns` that a match beginning (`last`: ending) with it
+    can come from, compiled in their order with `anchor` as spaCy compiles them all: the same first
+    (or leftmost) match as the whole alternation, at a fraction of the alternatives tried. None when a
+    pattern's edge cannot be read from it (a class by category, a negated class, an edge that may be
+    empty): then the caller searches the whole alternation."""
+    by_char: dict[str, list[int]] = {}
+    for i, pattern in enumerate(patterns):
+        parsed = _parser.parse(pattern)
+        edge = None if parsed.state.flags & re.IGNORECASE else _edge(list(parsed), last)
+        if edge is None:
+            return None
+        for ch in edge:
+            by_char.setdefault(ch, []).append(i)
+    compiled: dict[tuple[int, ...], re.Pattern] = {}
     out = {}
-    for orth, parts in pairs:
-        out[orth] = parts
-        out[orth[:1].upper() + orth[1:]] = [parts[0][:1].upper() + parts[0][1:], *parts[1:]]
-        if upper:
-            out[orth.upper()] = [p.upper() for p in parts]
+    for ch, indices in by_char.items():
+        key = tuple(indices)
+        if key not in compiled:
+            compiled[key] = re.compile("|".join(anchor.format(patterns[i]) for i in key))
+        out[ch] = compiled[key]
     return out
 
 
-def _special_cases() -> dict[str, list[str]]:
-    pairs = [(verb + nt, [verb, nt]) for verb in _NOT for nt in ("n't", "n’t", "nt")]
-    pairs += [(h + m + c, [h, m + c]) for c, hosts in _CLITIC_HOSTS.items() for h in hosts for m in "'’"]
-    pairs += [
-        ("cannot", ["can", "not"]),
-        ("gonna", ["gon", "na"]),
-        ("gotta", ["got", "ta"]),
-        ("y'all", ["y'", "all"]),
-    ]
-    special = _cases(pairs)
-    cut = {w: len(w) - (2 if w.endswith(("re", "ve", "ll")) else 1) for w in _BARE}  # "youre" -> you + re
-    special.update(_cases([(w, [w[: cut[w]], w[cut[w] :]]) for w in _BARE], upper=False))  # "ID" stays whole
-    for hour in range(1, 13):
-        for period in ("am", "pm", "a.m.", "p.m."):
-            special[f"{hour}{period}"] = [str(hour), period]
-    for orth in [*_EMOTICONS, *_ABBREVIATIONS]:
-        special[orth] = [orth]
-    for letter in "abcdefghijklmnopqrstuvwxyzäöü":
-        special[letter + "."] = [letter + "."]
-        special[letter.upper() + "."] = [letter.upper() + "."]
-    return special
+def _edge(items: list, last: bool) -> set[str] | None:
+    c = _parser
+    items = [(op, av) for op, av in items if op not in (c.ASSERT, c.ASSERT_NOT, c.AT)]  # zero-width
+    if not items:
+        return None
+    op, av = items[-1] if last else items[0]
+    if op is c.LITERAL:
+        return {chr(av)}
+    if op is c.IN:
+        out: set[str] = set()
+        for kind, value in av:
+            if kind is c.LITERAL:
+                out.add(chr(value))
+            elif kind is c.RANGE and value[1] - value[0] < 200_000:
+                out.update(map(chr, range(value[0], value[1] + 1)))
+            else:
+                return None
+        return out
+    if op is c.SUBPATTERN:
+        return _edge(list(av[-1]), last)
+    if op is c.BRANCH:
+        out = set()
+        for branch in av[1]:
+            edge = _edge(list(branch), last)
+            if edge is None:
+                return None
+            out |= edge
+        return out
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+        return _edge(list(av[2]), last)
+    return None
 
 
-SPECIAL = _special_cases()
-_CLOSERS = frozenset(",;:!?.")  # always a suffix after a word ("." only after a lower-case letter)
-MERGEABLE = frozenset(k for k, v in SPECIAL.items() if v == [k] and not k.isalnum())
-_MERGE_STARTS = frozenset(m[:i] for m in MERGEABLE for i in range(1, len(m)))  # pieces that can begin one
+# Most runs begin and end with characters no prefix or suffix can: those skip the searches, and the
+# others try only the alternatives that can begin (end) with their first (last) character.
+PREFIX_BY_FIRST = _by_edge(_RULES["prefixes"], last=False, anchor="^{}")
+SUFFIX_BY_LAST = _by_edge(_RULES["suffixes"], last=True, anchor="{}$")
+NUMBER_RE = re.compile(r"[0-9]+(?:[.,:][0-9]+)*")
+SPECIAL: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _RULES["special_cases"].items()}
+_CLOSERS = frozenset(",;:!?.")  # always a suffix after a word ("." here only after a-z)
 
 SENTENCE_TERMINAL_RE = regex.compile(r"\p{Sentence_Terminal}")
 
@@ -507,20 +160,34 @@ def _chunk_tokens(chunk: str) -> tuple[str, ...]:
     """The tokens of one whitespace-free run."""
     special = SPECIAL
     if chunk in special:
-        return tuple(special[chunk])
+        return special[chunk]
     if chunk.isalpha():  # plain words: no affix or infix can apply
         return (chunk,)
     word, mark = chunk[:-1], chunk[-1]
-    if mark in _CLOSERS and word.isalpha() and (mark != "." or word[-1].islower()) and word not in special:
+    if (
+        mark in _CLOSERS
+        and word.isalpha()
+        and (mark != "." or "a" <= word[-1] <= "z")
+        and word not in special
+    ):
         return (word, mark)  # a word and one closing mark, the next most common run
     if NUMBER_RE.fullmatch(chunk):  # 2019, 4,500, 0.3017, 8:46: no rule splits digits so joined
         return (chunk,)
-    return tuple(_split(chunk))
+    return affix_tokens(chunk)
 
 
-def _split(chunk: str) -> list[str]:
-    """One whitespace-free run: affixes off one by one, then the rest whole or cut at its infixes."""
-    special = SPECIAL
+def affix_tokens(chunk: str) -> tuple[str, ...]:
+    """The tokens of one whitespace-free run by spaCy's algorithm, no shortcut taken: the affix loop,
+    then the special cases it cut put back."""
+    out = _split(chunk, SPECIAL)
+    if len(out) > 1 and not _MERGE_STARTS.isdisjoint(out[:-1]):
+        out = _merge_specials(out)
+    return tuple(out)
+
+
+def _split(chunk: str, special: dict[str, tuple[str, ...]]) -> list[str]:
+    """One whitespace-free run: affixes off one by one, then the rest whole or cut at its infixes;
+    a `special` case found on the way stays whole (or splits as it says)."""
     prefixes: list[str] = []
     suffixes: list[str] = []
     rest = chunk
@@ -529,13 +196,13 @@ def _split(chunk: str) -> list[str]:
         if rest in special:
             break
         last = len(rest)
-        pre = PREFIX_RE.search(rest)
+        pre = _prefix(rest)
         pre_len = pre.end() if pre else 0
         if pre_len and rest[pre_len:] in special:
             prefixes.append(rest[:pre_len])
             rest = rest[pre_len:]
             break
-        suf = SUFFIX_RE.search(rest[pre_len:])
+        suf = _suffix(rest[pre_len:])
         suf_len = len(suf.group()) if suf else 0
         if suf_len and rest[:-suf_len] in special:
             suffixes.append(rest[-suf_len:])
@@ -572,23 +239,71 @@ def _split(chunk: str) -> list[str]:
             if start < len(rest):
                 out.append(rest[start:])
     out.extend(reversed(suffixes))
-    if len(out) > 1 and not _MERGE_STARTS.isdisjoint(out[:-1]):
-        return _merge_specials(out)
     return out
 
 
+def _prefix(run: str):
+    """spaCy's prefix match (the first alternative that matches at the start)."""
+    if PREFIX_BY_FIRST is None:
+        return PREFIX_RE.match(run)
+    pattern = PREFIX_BY_FIRST.get(run[0])
+    return pattern.match(run) if pattern is not None else None
+
+
+def _suffix(run: str):
+    """spaCy's suffix search (the leftmost match that ends the run), started near the end."""
+    if not run:
+        return None
+    pattern = SUFFIX_RE if SUFFIX_BY_LAST is None else SUFFIX_BY_LAST.get(run[-1])
+    if pattern is None:
+        return None
+    start = len(run) - SUFFIX_MAX_CHARS
+    if start > 0 and run[-1] == ".":
+        start = min(start, len(run.rstrip(".")) - 1)  # a run of dots may be one long suffix
+    return pattern.search(run, max(start, 0))
+
+
+def _merge_patterns() -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Special cases that the affix rules cut (":-)" -> ":", "-", ")"): their pieces -> the case's tokens.
+    spaCy matches these piece sequences after splitting and puts the special case back. Cases whose
+    tokens are their pieces ("°c." -> "°", "c", ".") change nothing but still claim their pieces."""
+    patterns = {}
+    for orth, tokens in SPECIAL.items():
+        pieces = tuple(_split(orth, {}))
+        if len(pieces) > 1:
+            patterns.setdefault(pieces, tokens)
+    return patterns
+
+
+MERGE_PATTERNS = _merge_patterns()
+_MERGE_STARTS = frozenset(p[0] for p in MERGE_PATTERNS)  # pieces that can begin one
+_MERGE_LENGTHS = sorted({len(p) for p in MERGE_PATTERNS}, reverse=True)
+
+
 def _merge_specials(tokens: list[str]) -> list[str]:
-    """Adjacent pieces of one run that spell a special case with punctuation in it (`)` + `:`, `'` +
-    `em`, `g` + `.`) become it, as spaCy's special-case matcher does after splitting."""
+    """Pieces of one run that spell a special case the affix rules cut (`:` + `-` + `)`, `'` + `bout`)
+    become it again, as spaCy's special-case matcher does after splitting: every match is found, the
+    longest are taken first (then the leftmost), and a match whose first or last piece is taken is not."""
+    n = len(tokens)
+    taken: set[int] = set()
+    chosen: dict[int, tuple[int, tuple[str, ...]]] = {}  # start -> (size, tokens)
+    for size in _MERGE_LENGTHS:
+        for i in range(n - size + 1):
+            if tokens[i] not in _MERGE_STARTS or i in taken or i + size - 1 in taken:
+                continue
+            case = MERGE_PATTERNS.get(tuple(tokens[i : i + size]))
+            if case is not None:
+                chosen[i] = (size, case)
+                taken.update(range(i, i + size))
+    if not chosen:
+        return tokens
     out: list[str] = []
     i = 0
-    while i < len(tokens):
-        for n in (3, 2):
-            joined = "".join(tokens[i : i + n])
-            if i + n <= len(tokens) and joined in MERGEABLE:
-                out.append(joined)
-                i += n
-                break
+    while i < n:
+        if i in chosen:
+            size, case = chosen[i]
+            out.extend(case)
+            i += size
         else:
             out.append(tokens[i])
             i += 1
