@@ -120,3 +120,18 @@ def test_the_suffix_search_near_the_end_equals_the_full_search():
         full = tokenize.SUFFIX_RE.search(run)
         near = tokenize._suffix(run)
         assert (full and full.span()) == (near and near.span()), run
+
+
+def test_overlapping_special_cases_resolve_as_in_spacy(spacy_words):
+    """Runs of quotes and brackets hold many overlapping special cases ("''", ":)", ":-)))"): which are
+    put back follows spaCy's matcher (longest first, then leftmost; a match passed over still claims
+    its pieces)."""
+    differ = []
+    for mark in ["'", "’", ")", "("]:
+        for count in range(1, 9):
+            for head in ["", "x", ":", ":-", "("]:
+                for tail in ["", "a", "Galactica", ":", ":-", "."]:
+                    text = head + mark * count + tail
+                    if words(text) != spacy_words(text):
+                        differ.append(text)
+    assert not differ, differ[:20]

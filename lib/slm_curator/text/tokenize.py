@@ -283,18 +283,21 @@ _MERGE_LENGTHS = sorted({len(p) for p in MERGE_PATTERNS}, reverse=True)
 def _merge_specials(tokens: list[str]) -> list[str]:
     """Pieces of one run that spell a special case the affix rules cut (`:` + `-` + `)`, `'` + `bout`)
     become it again, as spaCy's special-case matcher does after splitting: every match is found, the
-    longest are taken first (then the leftmost), and a match whose first or last piece is taken is not."""
+    longest are looked at first (then the leftmost), and a match whose first or last piece an earlier
+    match (taken or not) covers is not taken."""
     n = len(tokens)
     taken: set[int] = set()
     chosen: dict[int, tuple[int, tuple[str, ...]]] = {}  # start -> (size, tokens)
     for size in _MERGE_LENGTHS:
         for i in range(n - size + 1):
-            if tokens[i] not in _MERGE_STARTS or i in taken or i + size - 1 in taken:
+            if tokens[i] not in _MERGE_STARTS:
                 continue
             case = MERGE_PATTERNS.get(tuple(tokens[i : i + size]))
-            if case is not None:
+            if case is None:
+                continue
+            if i not in taken and i + size - 1 not in taken:
                 chosen[i] = (size, case)
-                taken.update(range(i, i + size))
+            taken.update(range(i, i + size))  # a match passed over still claims its pieces, as in spaCy
     if not chosen:
         return tokens
     out: list[str] = []
