@@ -84,3 +84,42 @@ def test_decisions_and_words_agree_on_every_kind_of_text(kinds, kind):
     lines = [line for text in texts for line in text.splitlines() if line.strip()]
     same = sum([t.text for t in nlp(line) if not t.is_space] == words(line) for line in lines)
     assert same / len(lines) >= 0.99, same / len(lines)
+
+
+# ---- Gopher's word definitions, exactly -----------------------------------------------------------
+
+
+def test_exported_punctuation_equals_the_installed_datatrove():
+    """A datatrove release that changes its set fails here: re-run scripts/export_datatrove_punctuation.py."""
+    from datatrove.utils.text import PUNCTUATION_SET
+
+    from slm_curator.filters.gopher_quality import PUNCTUATION
+
+    assert set(PUNCTUATION) == PUNCTUATION_SET
+    assert not any(c.isalpha() for c in PUNCTUATION)  # a symbol word never has a letter
+
+
+@pytest.mark.parametrize(
+    "filler",
+    ["😂", "£", "©", "→", "★", "①", "5²", "１", "—", "...", "#", "®"],
+)
+def test_gopher_counts_symbols_and_words_as_datatrove_does(filler):
+    """Pages whose verdict turns on what a symbol word is (emoji, "£" and "©" count as words in
+    datatrove; "—" and fullwidth "１" do not) and on ratios exactly at a limit (112 of 140 words
+    alphabetic is 0.8, kept)."""
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import GopherQualityFilter
+
+    reference = GopherQualityFilter()
+    prose = ["the", "cat", "sat", "on", "the", "mat", "and", "it", "was", "happy", "with", "that", "place"]
+    pages = [
+        " ".join(prose[i % len(prose)] for i in range(45)) + " " + " ".join([filler] * 5) + ".",
+        " ".join(prose[i % len(prose)] for i in range(112)) + " " + " ".join([filler] * 28),
+        " ".join(prose[i % len(prose)] for i in range(60)) + " " + " ".join([filler] * 60),
+        " ".join([filler + "x"] * 30 + prose * 3),
+    ]
+    cfg = four_families()
+    for page in pages:
+        theirs = reference.filter(Document(text=page, id="p")) is not True
+        ours = bool(analyze(page, cfg).families["gopher"])
+        assert ours == theirs, (filler, page[-60:], analyze(page, cfg).families["gopher"])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import filterfalse
+from pathlib import Path
 
 from slm_curator.filters.family import Document, Family, Rule, Signal
 from slm_curator.text.tokenize import MEMO_MAX_CHARS
@@ -40,17 +41,23 @@ class GopherQualityConfig:
     )
 
 
-_WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit: the token is a word, not a symbol
-_LETTER = re.compile(r"[^\W\d_]")
+def _punctuation() -> str:
+    """datatrove's punctuation characters (exported by scripts/export_datatrove_punctuation.py)."""
+    data = json.loads(Path(__file__).with_name("gopher_punctuation.json").read_text(encoding="utf-8"))
+    return "".join(map(chr, data["code_points"]))
+
+
+PUNCTUATION = _punctuation()
 
 
 def is_symbol_word(word: str) -> bool:
-    """Only punctuation or symbols (no letter or digit)."""
-    return not (word.isalnum() or _WORD_CHAR.search(word))
+    """Every character is punctuation in datatrove's sense (so emoji, "£" and "©" are words, as there)."""
+    return not word.strip(PUNCTUATION)
 
 
 def has_letter(word: str) -> bool:
-    return word.isalpha() or _LETTER.search(word) is not None
+    """At least one alphabetic character (str.isalpha: letters of any script; not digits or "²")."""
+    return word.isalpha() or any(map(str.isalpha, word))
 
 
 SYMBOL, LETTER, OTHER = 0, 1, 2
@@ -85,15 +92,14 @@ def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozense
     content_chars = sum(map(len, tokens)) - symbol_chars
     alpha_words = n_words - len(others) + shapes.count(LETTER)
     n_lines = len(lines) or 1
-    per_word = 1.0 / n_words if n_words else 0.0
     return {
         "gopher_words": n_content,
         "gopher_mean_word_length": content_chars / n_content if n_content else 0.0,
-        "gopher_hash_ratio": text.count("#") * per_word,
-        "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) * per_word,
+        "gopher_hash_ratio": text.count("#") / n_words if n_words else 0.0,
+        "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) / n_words if n_words else 0.0,
         "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(("•", "-")) for ln in lines) / n_lines,
         "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / n_lines,
-        "gopher_alpha_words_ratio": alpha_words * per_word,
+        "gopher_alpha_words_ratio": alpha_words / n_words if n_words else 0.0,
         "gopher_stop_words": len(stop_words.intersection(tokens)),
     }
 
