@@ -135,3 +135,37 @@ def test_overlapping_special_cases_resolve_as_in_spacy(spacy_words):
                     if words(text) != spacy_words(text):
                         differ.append(text)
     assert not differ, differ[:20]
+
+
+def test_infixes_tried_where_they_can_begin_equal_the_full_scan():
+    """`_infixes` tries only characters an infix can begin with, each with the alternatives that can."""
+    rng = random.Random(6)
+    pieces = [
+        "a",
+        "B",
+        "1",
+        "-",
+        "--",
+        ".",
+        "…",
+        "..",
+        "🥲",
+        "+",
+        "*",
+        "^",
+        ",",
+        ":",
+        "/",
+        "<",
+        "=",
+        "~",
+        "—",
+        '"',
+        "’",
+        "ü",
+    ]
+    for _ in range(20_000):
+        run = "".join(rng.choices(pieces, k=rng.randint(1, 10)))
+        assert [m.span() for m in tokenize._infixes(run)] == [
+            m.span() for m in tokenize.INFIX_RE.finditer(run)
+        ], run

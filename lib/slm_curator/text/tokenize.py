@@ -120,6 +120,7 @@ def _edge(items: list, last: bool) -> set[str] | None:
 # others try only the alternatives that can begin (end) with their first (last) character.
 PREFIX_BY_FIRST = _by_edge(_RULES["prefixes"], last=False, anchor="^{}")
 SUFFIX_BY_LAST = _by_edge(_RULES["suffixes"], last=True, anchor="{}$")
+INFIX_BY_FIRST = _by_edge(_RULES["infixes"], last=False, anchor="{}")
 NUMBER_RE = re.compile(r"[0-9]+(?:[.,:][0-9]+)*")
 SPECIAL: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _RULES["special_cases"].items()}
 _CLOSERS = frozenset(",;:!?.")  # always a suffix after a word ("." here only after a-z)
@@ -228,7 +229,7 @@ def _split(chunk: str, special: dict[str, tuple[str, ...]]) -> list[str]:
             out.append(rest)  # no infix splits letters and digits; a URL has a dot or a scheme
         else:
             start = 0
-            for m in INFIX_RE.finditer(rest):
+            for m in _infixes(rest):
                 if m.start() == 0:
                     continue
                 if m.start() != start:
@@ -240,6 +241,23 @@ def _split(chunk: str, special: dict[str, tuple[str, ...]]) -> list[str]:
                 out.append(rest[start:])
     out.extend(reversed(suffixes))
     return out
+
+
+def _infixes(run: str):
+    """spaCy's infix matches (`finditer`: left to right, each search resuming where the last match
+    ended), tried only at characters an infix can begin with, each with the alternatives that can."""
+    if INFIX_BY_FIRST is None:
+        yield from INFIX_RE.finditer(run)
+        return
+    resume = 0
+    by_first = INFIX_BY_FIRST
+    for i, ch in enumerate(run):
+        if i < resume or ch not in by_first:
+            continue
+        m = by_first[ch].match(run, i)
+        if m is not None:
+            yield m
+            resume = max(m.end(), i + 1)
 
 
 def _prefix(run: str):
