@@ -60,7 +60,7 @@ def test_every_special_case_alone_and_next_to_punctuation(spacy_words):
 
 
 def test_every_character_where_a_rule_looks_at_it(spacy_words):
-    """Every assigned character outside the big ideograph and syllable blocks (every 40th of those),
+    """Every assigned character below U+30000 (of the caseless letters, category Lo, every 40th),
     in each position a prefix, suffix, infix or URL rule examines."""
     differ = []
     for code in range(0x21, 0x30000):
