@@ -35,7 +35,8 @@ CHARACTER_LINE = "x{c}. A{c}. {c}abc abc{c} a{c}B 1{c}2 5{c} {c}'s ab.c{c} www.a
 
 @pytest.fixture(scope="module")
 def spacy_words():
-    spacy = pytest.importorskip("spacy")
+    import spacy  # a dev dependency, as datatrove is: the reference these tests hold the tokenizer to
+
     nlp = spacy.blank("en")
     return lambda text: [t.text for t in nlp(text) if not t.is_space]
 
@@ -169,3 +170,11 @@ def test_infixes_tried_where_they_can_begin_equal_the_full_scan():
         assert [m.span() for m in tokenize._infixes(run)] == [
             m.span() for m in tokenize.INFIX_RE.finditer(run)
         ], run
+
+
+def test_suffix_reach_is_read_from_the_patterns():
+    """How far back `_suffix` starts comes from the rules: the longest bounded pattern, and a run of
+    dots for an unbounded one; any other unbounded pattern means the whole run is searched."""
+    assert tokenize._suffix_reach(["ab", "(?<=[0-9])(?:km|mph)", r"\.\.+"]) == 3
+    assert tokenize._suffix_reach(["ab", "[a-z]+"]) is None
+    assert tokenize.SUFFIX_REACH is not None

@@ -54,9 +54,6 @@ PREFIX_RE = re.compile("|".join("^" + p for p in _RULES["prefixes"]))
 SUFFIX_RE = re.compile("|".join(s + "$" for s in _RULES["suffixes"]))
 INFIX_RE = re.compile("|".join(_RULES["infixes"]))
 URL_RE = re.compile(_RULES["url_match"])
-# A suffix is at most this long unless it is a run of dots ("\.\.+"), so the search for it starts
-# here, not at every position of a long run (lookbehinds still see the characters before).
-SUFFIX_MAX_CHARS = 8
 
 
 def _by_edge(patterns: list[str], last: bool, anchor: str) -> dict[str, re.Pattern] | None:
@@ -116,6 +113,43 @@ def _edge(items: list, last: bool) -> set[str] | None:
     return None
 
 
+def _suffix_reach(patterns: list[str]) -> int | None:
+    """The longest a suffix match can be, read from the patterns, when every unbounded one matches only
+    dots ("\\.\\.+": a run of dots, which `_suffix` reaches back to); None otherwise (search the whole run)."""
+    reach = 0
+    for pattern in patterns:
+        parsed = _parser.parse(pattern)
+        longest = parsed.getwidth()[1]
+        if longest < _parser.MAXREPEAT:
+            reach = max(reach, longest)
+        elif not _only_dots(list(parsed)):
+            return None
+    return reach
+
+
+def _only_dots(items: list) -> bool:
+    c = _parser
+    for op, av in items:
+        if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+            continue  # zero-width
+        if op is c.LITERAL:
+            ok = av == ord(".")
+        elif op is c.SUBPATTERN:
+            ok = _only_dots(list(av[-1]))
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            ok = _only_dots(list(av[2]))
+        elif op is c.BRANCH:
+            ok = all(_only_dots(list(branch)) for branch in av[1])
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+# A suffix search starts this far from the end (a run of dots excepted), not at every position of a
+# long run; lookbehinds still see the characters before.
+SUFFIX_REACH = _suffix_reach(_RULES["suffixes"])
 # Most runs begin and end with characters no prefix or suffix can: those skip the searches, and the
 # others try only the alternatives that can begin (end) with their first (last) character.
 PREFIX_BY_FIRST = _by_edge(_RULES["prefixes"], last=False, anchor="^{}")
@@ -275,7 +309,9 @@ def _suffix(run: str):
     pattern = SUFFIX_RE if SUFFIX_BY_LAST is None else SUFFIX_BY_LAST.get(run[-1])
     if pattern is None:
         return None
-    start = len(run) - SUFFIX_MAX_CHARS
+    if SUFFIX_REACH is None:
+        return pattern.search(run)
+    start = len(run) - SUFFIX_REACH
     if start > 0 and run[-1] == ".":
         start = min(start, len(run.rstrip(".")) - 1)  # a run of dots may be one long suffix
     return pattern.search(run, max(start, 0))
