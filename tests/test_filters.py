@@ -254,6 +254,19 @@ def test_tokenizer_shortcuts_split_as_the_affix_loop_does():
         assert tokenize._chunk_tokens(run) == tokenize.affix_tokens(run) == tuple(tokenize.words(run)), run
 
 
+def test_sentence_terminals_are_every_code_point_the_property_matches():
+    import sys
+
+    import regex
+
+    from slm_curator.text.tokenize import sentence_terminals
+
+    one_by_one = regex.compile(r"\p{Sentence_Terminal}")
+    expected = frozenset(chr(c) for c in range(sys.maxunicode + 1) if one_by_one.match(chr(c)))
+    assert sentence_terminals() == expected
+    assert {".", "!", "?", "。", "।", "‼"} <= expected and not {",", ";", "a"} & expected
+
+
 def test_sentence_count_equals_the_token_by_token_rule():
     from slm_curator.text.tokenize import is_punct, sentence_terminals
 

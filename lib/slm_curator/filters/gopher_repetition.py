@@ -102,21 +102,22 @@ def _group(pos, hashes, ids, n: int, done: int, n_words: int):
         pos, hashes = pos[:last], hashes[:last]
         for k in range(done, n):
             hashes = hashes * _MULT + ids[pos + k]
+    if len(hashes) < 2:
+        return pos, hashes, 0, 0
     order = hashes.argsort(kind="stable")  # stable: a run's first entry is its first position
     ordered = hashes[order]
-    same = ordered[1:] == ordered[:-1]
-    if not same.any():
-        return pos, hashes, 0, 0
-    starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    counts = np.diff(starts, append=len(ordered))
+    edge = np.empty(len(ordered) + 1, dtype=bool)  # a run of equal hashes starts at each True
+    edge[0] = edge[-1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=edge[1:-1])
+    starts = np.flatnonzero(edge)
+    counts = starts[1:] - starts[:-1]
     best = counts.max()
-    first = int(order[starts[counts == best]].min())
+    if best < 2:
+        return pos, hashes, 0, 0
+    first = int(order[starts[:-1][counts == best]].min())
     first = first if pos is None else int(pos[first])
-    repeated_sorted = np.zeros(len(ordered), dtype=bool)
-    repeated_sorted[1:] = same
-    repeated_sorted[:-1] |= same
-    repeated = np.empty_like(repeated_sorted)
-    repeated[order] = repeated_sorted
+    repeated = np.empty(len(ordered), dtype=bool)
+    repeated[order] = np.repeat(counts > 1, counts)
     pos = np.flatnonzero(repeated) if pos is None else pos[repeated]
     return pos, hashes[repeated], int(best), first
 

@@ -27,6 +27,7 @@ import json
 import re
 import sys
 import unicodedata
+from array import array
 from bisect import bisect_right
 from functools import lru_cache
 from itertools import compress
@@ -164,8 +165,13 @@ SENTENCE_TERMINAL_RE = regex.compile(r"\p{Sentence_Terminal}")
 
 @lru_cache(maxsize=1)
 def sentence_terminals() -> frozenset[str]:
-    """Unicode's Sentence_Terminal characters (., !, ?, 。, ।, ...): the set sentence rules end on."""
-    return frozenset(chr(c) for c in range(sys.maxunicode + 1) if SENTENCE_TERMINAL_RE.match(chr(c)))
+    """Unicode's Sentence_Terminal characters (., !, ?, 。, ।, ...): the set sentence rules end on.
+
+    Found by one search over a string of every code point (surrogates included, so none is left out),
+    ~50 ms, where matching each code point in turn took ~600 ms of every Python worker's start."""
+    every = array("I", range(sys.maxunicode + 1)).tobytes()
+    text = every.decode("utf-32-le" if sys.byteorder == "little" else "utf-32-be", "surrogatepass")
+    return frozenset(SENTENCE_TERMINAL_RE.findall(text))
 
 
 # Whitespace runs seen before -> their tokens. Word frequencies are Zipfian, so most runs of a page were
