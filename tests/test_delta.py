@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from decimal import Decimal
 
+import pandas as pd  # module level: a pandas UDF's string annotations resolve here
 import pytest
 
 from slm_curator import delta
@@ -170,3 +171,53 @@ def test_table_refs_for_paths_and_unity_catalog():
     )
     uc = delta.table_ref(StorageConfig(catalog="main", schema="slm"), "documents")
     assert (uc.identifier, uc.is_path) == ("main.slm.documents", False)
+
+
+def test_tasks_do_not_carry_package_jars_without_python(spark):
+    """Each Python task re-reads every zip on its path; Delta's dependency jars hold no Python."""
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    import pandas as pd
+    from pyspark import SparkFiles
+    from pyspark.sql.functions import pandas_udf
+
+    includes = spark.sparkContext._python_includes
+    assert not [n for n in includes if "hadoop-client" in n or "parquet" in n], includes
+    root = Path(SparkFiles.getRootDirectory())
+    for name in (n for n in includes if n.endswith(".jar")):  # what stays carries Python (Delta's API)
+        with zipfile.ZipFile(root / name) as jar:
+            assert any(m.endswith(".py") for m in jar.namelist()), name
+
+    @pandas_udf("string")
+    def task_path(ids: pd.Series) -> pd.Series:
+        return pd.Series([",".join(p for p in sys.path if p.endswith(".jar"))] * len(ids))
+
+    seen = spark.range(3).select(task_path("id").alias("p")).first()["p"]
+    assert "hadoop-client-runtime" not in seen
+
+
+def test_only_jars_without_python_are_dropped(tmp_path, monkeypatch):
+    import types
+    import zipfile
+
+    from pyspark import SparkFiles
+
+    from slm_curator.spark import python_includes_without_plain_jars
+
+    for name, members in {
+        "plain.jar": ["a/B.class"],
+        "withpy.jar": ["pkg/__init__.py"],
+        "code.zip": ["m.txt"],
+    }.items():
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            for member in members:
+                z.writestr(member, "x")
+    (tmp_path / "broken.jar").write_text("not a zip")
+    monkeypatch.setattr(SparkFiles, "getRootDirectory", classmethod(lambda cls: str(tmp_path)))
+    includes = ["plain.jar", "withpy.jar", "code.zip", "broken.jar", "missing.jar"]
+    session = types.SimpleNamespace(sparkContext=types.SimpleNamespace(_python_includes=includes))
+    assert python_includes_without_plain_jars(session) == ["plain.jar"]
+    assert includes == ["withpy.jar", "code.zip", "broken.jar", "missing.jar"]
+    assert python_includes_without_plain_jars(session) == []

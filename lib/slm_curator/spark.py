@@ -126,6 +126,8 @@ def get_spark(cfg: PipelineConfig, app_name: str | None = None):
     if where != "local":
         builder = SparkSession.builder.appName(name)
         spark = builder.getOrCreate()
+        if where == "spark-submit":  # --packages on EMR: the same jars on every task's Python path
+            python_includes_without_plain_jars(spark)
         for key, value in cfg.spark.conf.items():
             try:
                 spark.conf.set(key, value)
@@ -166,7 +168,45 @@ def get_spark(cfg: PipelineConfig, app_name: str | None = None):
             ) from exc
         raise
     spark.sparkContext.setLogLevel("WARN")
+    python_includes_without_plain_jars(spark)
     return spark
+
+
+def python_includes_without_plain_jars(spark) -> list[str]:
+    """Stop shipping `--packages` jars that hold no Python to every Python task; returns those dropped.
+
+    spark-submit adds every resolved package jar to the Python path of each task, in case one carries
+    Python (as GraphFrames' does). Each task then re-reads the directory of every zip on its path
+    (`importlib.invalidate_caches()` in Spark's worker): with Delta's 32 jars, hadoop-client-runtime
+    among them, ~0.3 s a task, more than a pandas UDF's whole batch often takes. Jars with a .py file
+    (Delta's own) stay. Only UDFs defined after this call are affected, so it runs as the session is made.
+    """
+    import zipfile
+
+    from pyspark import SparkFiles
+
+    try:
+        includes = spark.sparkContext._python_includes  # what each UDF ships (pyspark 3.5 and 4.x)
+        root = Path(SparkFiles.getRootDirectory())
+    except Exception:  # Spark Connect has no SparkContext, and nothing to trim
+        return []
+    if not isinstance(includes, list):
+        return []
+    dropped = []
+    for name in list(includes):
+        if not name.lower().endswith(".jar"):
+            continue
+        try:
+            with zipfile.ZipFile(root / name) as jar:
+                has_python = any(n.endswith(".py") for n in jar.namelist())
+        except (OSError, zipfile.BadZipFile):
+            continue  # unreadable here: leave it as Spark set it
+        if not has_python:
+            includes.remove(name)
+            dropped.append(name)
+    if dropped:
+        log.debug("not on the Python path of tasks (no Python inside): %s", ", ".join(dropped))
+    return dropped
 
 
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
