@@ -221,3 +221,71 @@ def test_only_jars_without_python_are_dropped(tmp_path, monkeypatch):
     assert python_includes_without_plain_jars(session) == ["plain.jar"]
     assert includes == ["withpy.jar", "code.zip", "broken.jar", "missing.jar"]
     assert python_includes_without_plain_jars(session) == []
+
+
+LAZY_ZIP_CHECK = r"""
+import importlib, sys, zipfile, zipimport
+from pathlib import Path
+
+root = Path(sys.argv[1])
+archive = root / "lib.zip"
+with zipfile.ZipFile(archive, "w") as z:
+    z.writestr("first_mod.py", "VALUE = 1\n")
+sys.path.insert(0, str(archive))
+import first_mod
+
+reads = []
+original = zipimport._read_directory
+zipimport._read_directory = lambda path: reads.append(path) or original(path)
+from slm_curator.spark_worker import lazy_zip_invalidation
+
+applied = lazy_zip_invalidation()
+assert applied == ((3, 10) <= sys.version_info < (3, 13)), (applied, sys.version_info)
+assert lazy_zip_invalidation() is False  # once
+importlib.invalidate_caches()
+if applied:
+    assert reads == [], reads  # nothing read until an import looks in the archive
+with zipfile.ZipFile(archive, "a") as z:  # the archive changes: the next import sees it
+    z.writestr("second_mod.py", "VALUE = 2\n")
+importlib.invalidate_caches()
+import second_mod
+
+assert (first_mod.VALUE, second_mod.VALUE) == (1, 2)
+try:
+    import third_mod
+except ImportError:
+    pass
+else:
+    raise AssertionError("a module the archive lacks was imported")
+print("ok", applied, len(reads))
+"""
+
+
+def test_zip_invalidation_is_lazy_and_still_sees_a_changed_archive(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "check.py"
+    script.write_text(LAZY_ZIP_CHECK)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok")
+
+
+def test_package_makes_zip_invalidation_lazy_in_spark_workers_only(spark):
+    import sys
+    import zipimport
+
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("boolean")
+    def lazy(ids: pd.Series) -> pd.Series:
+        import zipimport
+
+        import slm_curator  # noqa: F401  (as unpickling any of the package's UDFs does)
+
+        return pd.Series([bool(getattr(zipimport.zipimporter, "_slm_lazy", False))] * len(ids))
+
+    seen = {r[0] for r in spark.range(4).repartition(2).select(lazy("id")).collect()}
+    assert seen == {(3, 10) <= sys.version_info < (3, 13)}
+    assert not getattr(zipimport.zipimporter, "_slm_lazy", False)  # the driver's own imports untouched
