@@ -30,8 +30,7 @@ def lazy_zip_invalidation() -> bool:
     cache = getattr(zipimport, "_zip_directory_cache", None)
     reader = getattr(zipimport, "_read_directory", None)
     if (
-        sys.version_info >= (3, 13)
-        or not sys.version_info >= (3, 10)
+        not (3, 10) <= sys.version_info < (3, 13)  # older: no invalidate_caches; newer: lazy already
         or getattr(importer, "_slm_lazy", False)
         or not isinstance(cache, dict)
         or reader is None
