@@ -31,8 +31,12 @@ def test_normalize_erases_case_space_punctuation_and_compatibility_forms():
         normalize("Call 555-0100 on 2024-01-02", Normalization(digits=True)) == "call 000 0000 on 0000 00 00"
     )
     assert normalize("A  b", Normalization(whitespace=False, lowercase=False)) == "A  b"
-    # Scripts without case or spaces between words survive (only punctuation goes).
-    assert normalize("東京は、晴れ。") == "東京は 晴れ"
+    # Scripts without case or spaces between words survive (only punctuation goes); Han and kana are
+    # one word each, so spacing inside Chinese or Japanese text does not matter.
+    assert normalize("東京は、晴れ。") == normalize("東京 は晴れ") == "東 京 は 晴 れ"
+    assert normalize("東京は、晴れ。", Normalization(cjk_characters=False)) == "東京は 晴れ"
+    mixed = words(normalize("Prometheus 在效能上ーコンピュータ 서울은 맑음 ภาษาไทย"))
+    assert mixed == ["prometheus", *"在效能上ーコンピュータ", "서울은", "맑음", "ภาษาไทย"]
 
 
 EDGE_TEXTS = [
@@ -44,6 +48,7 @@ EDGE_TEXTS = [
     "a\x1cb\u2028c\u00a0d\u200be",  # separators of several kinds, a zero-width space
     "emoji 🙂🙂 and ZWJ 👩‍💻 — “quotes” «guillemets»",
     "Tiếng Việt có dấu; العربية، نص؛ עברית",
+    "量子コンピュータを使うと素因数分解が高速にできる。 了解 Prometheus 功能々",  # Han, kana, Latin
     "x" * 70_000,  # one long word
 ]
 
@@ -55,12 +60,14 @@ EDGE_TEXTS = [
         Normalization(digits=True),
         Normalization(whitespace=False, lowercase=False, punctuation=False, unicode_form="none"),
         Normalization(unicode_form="NFD"),
+        Normalization(cjk_characters=False),
+        Normalization(whitespace=False),
     ],
 )
 def test_a_batch_normalises_each_text_as_alone_and_words_agree(how):
     normalized, lists = normalize_batch(EDGE_TEXTS, how)
     assert normalized == [normalize(t, how) for t in EDGE_TEXTS]
-    assert lists.to_pylist() == [words(n) for n in normalized]
+    assert lists.to_pylist() == [words(n, how) for n in normalized]
     assert all("" not in w for w in lists.to_pylist())
     if how.whitespace:
         assert all(n == " ".join(w) for n, w in zip(normalized, lists.to_pylist(), strict=True))

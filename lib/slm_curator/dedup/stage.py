@@ -58,7 +58,7 @@ class DedupRun:
     notes: list[str] = field(default_factory=list)
 
 
-SIGNATURE_ALGORITHM = 3  # bump when normalisation or hashing code changes what a signature is
+SIGNATURE_ALGORITHM = 4  # bump when normalisation or hashing code changes what a signature is
 
 
 def signature_fingerprint(cfg) -> str:

@@ -6,6 +6,13 @@ classes): a few C passes over one buffer instead of a Python call per document a
 halves what normalising and splitting cost. The Unicode normal form stays Python's `unicodedata`,
 because Arrow 21's `utf8_normalize` does not compose (its "NFC" and "NFKC" come back decomposed).
 `normalize` and `words` are the one-document views of the same code, so every caller agrees.
+
+Chinese and Japanese put no spaces between words: split at whitespace, a "word" there is a whole clause
+(punctuation erased) and one changed character changes it: nine real Chinese and Japanese pages with
+1% of their characters changed kept word 5-gram Jaccard 0.37-0.83 to the original, eight below the 0.8
+threshold. Each Han, Hiragana and Katakana character is therefore a word of its own (`cjk_characters`;
+0.90-0.94 on the same pages). Korean and Thai are left to whitespace: Korean spaces its words, and a
+Thai letter is not a syllable.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import pyarrow.compute as pc
 
 _PUNCTUATION = r"[\p{P}\p{S}]"  # RE2: Unicode categories P and S
 _DIGIT = r"\p{Nd}"
+# Characters that are words by themselves: Han (with the iteration mark), kana, the prolonged sound mark.
+_CJK_CHARACTER = r"([\p{Han}\p{Hiragana}\p{Katakana}\x{3005}\x{30fc}])"
 # Whitespace to Arrow's Unicode kernel but not to its ASCII one (all of it, U+0000-U+10FFFF, checked)
 _UNICODE_SPACE = r"[\x1c-\x1f\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 
@@ -41,6 +50,8 @@ class Normalization:
     digits: bool = False
     # Unicode normal form applied first (NFKC folds full-width and compatibility characters); none: as is.
     unicode_form: UnicodeForm = "NFKC"
+    # Each Han, Hiragana and Katakana character is a word (those scripts put no spaces between words).
+    cjk_characters: bool = True
 
 
 def _as_arrow(texts: Sequence[str | None] | pa.Array) -> pa.LargeStringArray:
@@ -73,6 +84,15 @@ def _erased(texts: Sequence[str | None] | pa.Array, how: Normalization) -> pa.La
     if how.digits:
         arr = pc.replace_substring_regex(arr, _DIGIT, "0")
     return arr
+
+
+def _cjk_spaced(texts: pa.Array) -> pa.Array:
+    """A space on both sides of every Han and kana character (only texts holding one are rewritten)."""
+    hit = pc.match_substring_regex(texts, _CJK_CHARACTER)
+    if not pc.any(hit).as_py():
+        return texts
+    spaced = pc.replace_substring_regex(texts.filter(hit), _CJK_CHARACTER, r" \1 ")
+    return pc.replace_with_mask(texts, hit, spaced)
 
 
 def _ascii_split(texts: pa.Array) -> pa.Array:
@@ -115,7 +135,7 @@ def normalize_batch(texts: Sequence[str | None] | pa.Array, how: Normalization =
     """(normalised texts as str, their words as an Arrow list array), for a batch of documents (a
     sequence or an Arrow string array; None is the empty text)."""
     erased = _erased(texts, how)
-    word_lists = split_words(erased)
+    word_lists = split_words(_cjk_spaced(erased) if how.cjk_characters else erased)
     normalized = pc.binary_join(word_lists, pa.scalar(" ", pa.large_string())) if how.whitespace else erased
     return normalized.to_numpy(zero_copy_only=False).tolist(), word_lists
 
@@ -125,6 +145,7 @@ def normalize(text: str | None, how: Normalization = Normalization()) -> str:
     return normalize_batch([text], how)[0][0]
 
 
-def words(normalized: str) -> list[str]:
-    """Shingling words: whitespace-separated, whatever the normalisation kept."""
-    return split_words(pa.array([normalized], pa.large_string()))[0].as_py()
+def words(normalized: str, how: Normalization = Normalization()) -> list[str]:
+    """Shingling words: whitespace-separated, whatever the normalisation kept (Han and kana one each)."""
+    texts = pa.array([normalized], pa.large_string())
+    return split_words(_cjk_spaced(texts) if how.cjk_characters else texts)[0].as_py()
