@@ -376,46 +376,32 @@ def train(
     ddp, device = _init_distributed(cfg)
     callbacks = _Callbacks(on_log, on_eval, on_checkpoint)
     try:
-        return _run(
-            cfg, splits, Path(checkpoint_dir), ddp, device, peak_flops_per_device, prefetch, callbacks
-        )
+        session = _Session(cfg, splits, Path(checkpoint_dir), ddp, device, peak_flops_per_device)
+        with Batches(
+            session.train_set,
+            session.plan,
+            cfg.seed,
+            session.anneal_set,
+            session.step,
+            cfg.max_steps,
+            prefetch,
+            device,
+        ) as batches:
+            session.loop(batches, callbacks)
+        if ddp.owned:
+            # Every rank finished before any tears the group down: a rank still inside gloo when the
+            # store goes away aborts ("terminate called without an active exception").
+            dist.barrier()
+        result = session.result()
+        del session  # only the result is left; its DDP wrapper goes with the collection below
+        return result
     finally:
         if ddp.owned:
             # The DDP wrapper sits in a reference cycle, and its reducer holds the process group: left to
-            # the interpreter's exit, gloo is torn down after the other rank has gone and aborts
-            # ("terminate called without an active exception", ~1 run in 16). Collect it first.
+            # the interpreter's exit, gloo is torn down after the other rank has gone and aborts the
+            # same way (~1 run in 16). Collect it first.
             gc.collect()
             dist.destroy_process_group()
-
-
-def _run(
-    cfg: TrainConfig,
-    splits: dict[str, list[str]],
-    checkpoint_dir: Path,
-    ddp: _Dist,
-    device: torch.device,
-    peak_flops_per_device: float | None,
-    prefetch: int,
-    callbacks: _Callbacks,
-) -> TrainResult:
-    """The session's whole life: when this returns, nothing but the result refers to it."""
-    session = _Session(cfg, splits, checkpoint_dir, ddp, device, peak_flops_per_device)
-    with Batches(
-        session.train_set,
-        session.plan,
-        cfg.seed,
-        session.anneal_set,
-        session.step,
-        cfg.max_steps,
-        prefetch,
-        device,
-    ) as batches:
-        session.loop(batches, callbacks)
-    if ddp.owned:
-        # Every rank finished before any tears the group down: a rank still inside gloo when the
-        # store goes away aborts too.
-        dist.barrier()
-    return session.result()
 
 
 def _open_splits(splits: dict[str, list[str]]) -> tuple[ShardSet, ShardSet | None, ShardSet | None]:
