@@ -90,9 +90,10 @@ install_project() {
   [ -n "${PIP_INDEX_URL:-}" ] && args+=(--index-url "$PIP_INDEX_URL")
   for url in ${PIP_EXTRA_INDEX_URL:-}; do args+=(--extra-index-url "$url"); done
   for dir in ${PIP_FIND_LINKS:-}; do args+=(--find-links "$dir"); done
-  if [ -n "${PIP_CERT:-}" ] && [ -z "${SSL_CERT_FILE:-}" ]; then export SSL_CERT_FILE="$PIP_CERT"; fi
-  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" "${args[@]}" \
-    --constraint "$constraints" --editable ".${extras:+[$extras]}"
+  # ${args[@]+...}: an empty array is "unbound" to `set -u` in bash before 4.4 (macOS's 3.2).
+  local cert="${SSL_CERT_FILE:-${PIP_CERT:-}}"
+  env ${cert:+SSL_CERT_FILE="$cert"} "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" \
+    ${args[@]+"${args[@]}"} --constraint "$constraints" --editable ".${extras:+[$extras]}"
 }
 
 if ! covered; then
