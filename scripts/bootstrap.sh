@@ -9,8 +9,7 @@ source scripts/spark_line.sh
 # The project goes in through uv (pinned in the constraints files) unless SLM_INSTALLER=pip. Same
 # constraints, same versions as pip, in about a minute instead of several; and uv hardlinks packages
 # from its cache, so the other Spark line's venv shares torch and its CUDA libraries (~4.5 GB) with the
-# first instead of holding a second copy. uv reads no pip.conf: pip's index, extra-index and find-links
-# environment variables are passed on; an index set only in pip.conf needs SLM_INSTALLER=pip.
+# first instead of holding a second copy.
 installer="${SLM_INSTALLER:-uv}"
 case "$installer" in
   uv|pip) ;;
@@ -80,20 +79,41 @@ install_llama() {
 wants_judge=0
 case ",$extras," in *",judge,"*) wants_judge=1 ;; esac
 
+# uv reads no pip configuration, so it gets pip's: the index, extra indexes, find-links folders and
+# certificate bundle that pip would use (its config files and PIP_* variables, from `pip config list`),
+# and the system's certificate store, which pip (truststore) also trusts. Should uv still fail, pip
+# installs instead, after saying why.
+uv_options() {
+  "$venv/bin/python" - <<'PY'
+import ast, subprocess, sys
+listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+flags = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links", "cert": "--cert"}
+found = {}  # name -> (precedence, values): PIP_* variables over config files, [install] over [global]
+for line in listing.splitlines():
+    key, _, value = line.partition("=")
+    section, _, name = key.rpartition(".")
+    if name in flags and value:
+        rank = 2 if section == ":env:" else 1 if section == "install" else 0
+        if rank >= found.get(name, (-1,))[0]:
+            found[name] = (rank, ast.literal_eval(value).split())
+for name, (_, values) in found.items():
+    for v in values if name in ("extra-index-url", "find-links") else values[:1]:
+        print(flags[name]); print(v)
+PY
+}
 install_project() {
-  if [ "$installer" = pip ]; then
-    "$venv/bin/python" -m pip install --quiet --constraint "$constraints" --editable ".${extras:+[$extras]}"
-    return
+  if [ "$installer" = uv ]; then
+    "$venv/bin/python" -m pip install --quiet --constraint "$constraints" uv
+    local options=()
+    while IFS= read -r line; do options+=("$line"); done < <(uv_options)
+    # ${options[@]+...}: an empty array is "unbound" to `set -u` in bash before 4.4 (macOS's 3.2).
+    if "$venv/bin/uv" pip install --quiet --system-certs --python "$venv/bin/python" ${options[@]+"${options[@]}"} \
+      --constraint "$constraints" --editable ".${extras:+[$extras]}"; then
+      return
+    fi
+    echo "bootstrap: uv could not install (above); installing with pip instead (SLM_INSTALLER=pip skips uv)" >&2
   fi
-  "$venv/bin/python" -m pip install --quiet --constraint "$constraints" uv
-  local args=()
-  [ -n "${PIP_INDEX_URL:-}" ] && args+=(--index-url "$PIP_INDEX_URL")
-  for url in ${PIP_EXTRA_INDEX_URL:-}; do args+=(--extra-index-url "$url"); done
-  for dir in ${PIP_FIND_LINKS:-}; do args+=(--find-links "$dir"); done
-  # ${args[@]+...}: an empty array is "unbound" to `set -u` in bash before 4.4 (macOS's 3.2).
-  local cert="${SSL_CERT_FILE:-${PIP_CERT:-}}"
-  env ${cert:+SSL_CERT_FILE="$cert"} "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" \
-    ${args[@]+"${args[@]}"} --constraint "$constraints" --editable ".${extras:+[$extras]}"
+  "$venv/bin/python" -m pip install --quiet --constraint "$constraints" --editable ".${extras:+[$extras]}"
 }
 
 if ! covered; then
