@@ -106,6 +106,20 @@ install_project() {
     "$venv/bin/python" -m pip install --quiet --constraint "$constraints" uv
     local options=()
     while IFS= read -r line; do options+=("$line"); done < <(uv_options)
+    # Hardlinks cannot cross filesystems: with uv's cache on another one than the venv, uv would copy
+    # every package and keep the cache too (more disk than pip). The project's own .uv-cache then.
+    if [ -z "${UV_CACHE_DIR:-}" ] && ! "$venv/bin/python" - "$("$venv/bin/uv" cache dir)" "$venv" <<'PY'
+import os, sys
+def device(path):
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return os.stat(path).st_dev
+sys.exit(device(os.path.abspath(sys.argv[1])) != device(os.path.abspath(sys.argv[2])))
+PY
+    then
+      echo "bootstrap: uv's cache is on another filesystem than $venv; using .uv-cache (hardlinks need one)"
+      options+=(--cache-dir "$PWD/.uv-cache")
+    fi
     # ${options[@]+...}: an empty array is "unbound" to `set -u` in bash before 4.4 (macOS's 3.2).
     if "$venv/bin/uv" pip install --quiet --system-certs --python "$venv/bin/python" ${options[@]+"${options[@]}"} \
       --constraint "$constraints" --editable ".${extras:+[$extras]}"; then
