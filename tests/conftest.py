@@ -21,6 +21,18 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests that start JVMs or processes first, then Spark and model tests, then the rest (a stable
+    sort: file order is kept within each kind). With pytest-xdist each file stays on one worker, so the
+    minutes-long files must not be the last ones handed out while the other worker sits idle."""
+
+    def kind(item) -> int:
+        marks = {m.name for m in item.iter_markers()}
+        return 0 if "slow" in marks else 1 if marks & {"spark", "model"} else 2
+
+    items.sort(key=kind)
+
+
 @pytest.fixture(scope="session")
 def base_config(tmp_path_factory):
     from slm_curator.config import load_config

@@ -49,3 +49,18 @@ def test_both_lines_pin_the_same_installer():
         for name in ("constraints.txt", "constraints-3.5.txt")
     }
     assert pins["constraints.txt"] == pins["constraints-3.5.txt"] and len(pins["constraints.txt"]) == 1, pins
+
+
+@pytest.mark.parametrize("workers", ["two", "0", "-1"])
+def test_test_script_names_a_bad_worker_count_before_installing(tmp_path, workers):
+    result = subprocess.run(
+        ["bash", "scripts/test.sh", "--collect-only"],
+        cwd=ROOT,
+        env={**os.environ, "SLM_VENV": str(tmp_path / "venv"), "SLM_TEST_WORKERS": workers},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"SLM_TEST_WORKERS={workers} is not a worker count; allowed values: integers >= 1" in result.stderr
+    assert not (tmp_path / "venv").exists()
