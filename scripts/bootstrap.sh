@@ -79,33 +79,12 @@ install_llama() {
 wants_judge=0
 case ",$extras," in *",judge,"*) wants_judge=1 ;; esac
 
-# uv reads no pip configuration, so it gets pip's: the index, extra indexes, find-links folders and
-# certificate bundle that pip would use (its config files and PIP_* variables, from `pip config list`),
-# and the system's certificate store, which pip (truststore) also trusts. Should uv still fail, pip
-# installs instead, after saying why.
-uv_options() {
-  "$venv/bin/python" - <<'PY'
-import ast, subprocess, sys
-listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
-flags = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links", "cert": "--cert"}
-found = {}  # name -> (precedence, values): PIP_* variables over config files, [install] over [global]
-for line in listing.splitlines():
-    key, _, value = line.partition("=")
-    section, _, name = key.rpartition(".")
-    if name in flags and value:
-        rank = 2 if section == ":env:" else 1 if section == "install" else 0
-        if rank >= found.get(name, (-1,))[0]:
-            found[name] = (rank, ast.literal_eval(value).split())
-for name, (_, values) in found.items():
-    for v in values if name in ("extra-index-url", "find-links") else values[:1]:
-        print(flags[name]); print(v)
-PY
-}
+source scripts/uv_options.sh  # uv_options PYTHON: pip's index, find-links and certificates as uv flags
 install_project() {
   if [ "$installer" = uv ]; then
     "$venv/bin/python" -m pip install --quiet --constraint "$constraints" uv
     local options=()
-    while IFS= read -r line; do options+=("$line"); done < <(uv_options)
+    while IFS= read -r line; do options+=("$line"); done < <(uv_options "$venv/bin/python")
     # Hardlinks cannot cross filesystems: with uv's cache on another one than the venv, uv would copy
     # every package and keep the cache too (more disk than pip). The project's own .uv-cache then.
     if [ -z "${UV_CACHE_DIR:-}" ] && ! "$venv/bin/python" - "$("$venv/bin/uv" cache dir)" "$venv" <<'PY'

@@ -13,7 +13,9 @@ esac
 scripts/bootstrap.sh "${SLM_TEST_EXTRAS:-dev,train,judge,quality}"
 parallel=()
 if [ "$workers" -gt 1 ]; then
-  parallel=(-n "$workers" --dist loadfile)
+  # --no-loadscope-reorder: files go out in collection order (tests/conftest.py puts the long ones
+  # first), not xdist's default of most tests first, which left the one-test, minutes-long files last.
+  parallel=(-n "$workers" --dist loadfile --no-loadscope-reorder)
   for arg in "$@"; do
     case "$arg" in -n|-n[0-9]*|--numprocesses*|no:xdist|-pno:xdist) parallel=() ;; esac
   done

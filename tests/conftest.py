@@ -22,13 +22,17 @@ def shared_data(*parts: str) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that start JVMs or processes first, then Spark and model tests, then the rest (a stable
-    sort: file order is kept within each kind). With pytest-xdist each file stays on one worker, so the
-    minutes-long files must not be the last ones handed out while the other worker sits idle."""
+    """Tests that start JVMs or processes first, then Spark and model tests (marked, or asking for the
+    `spark` fixture), then the rest (a stable sort: file order is kept within each kind). With
+    pytest-xdist each file stays on one worker and files go out in this order (scripts/test.sh passes
+    --no-loadscope-reorder), so the minutes-long files are not the last ones handed out while the
+    other worker sits idle."""
 
     def kind(item) -> int:
         marks = {m.name for m in item.iter_markers()}
-        return 0 if "slow" in marks else 1 if marks & {"spark", "model"} else 2
+        if "slow" in marks:
+            return 0
+        return 1 if marks & {"spark", "model"} or "spark" in getattr(item, "fixturenames", ()) else 2
 
     items.sort(key=kind)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
@@ -30,37 +29,6 @@ def _java_env():
 
     keep = ("JAVA_HOME", "SPARK_LOCAL_IP", "LANG")
     return {k: os.environ[k] for k in keep if k in os.environ}
-
-
-def test_ingest_job_runs_end_to_end_and_second_run_says_nothing_new(tmp_path):
-    from slm_curator.spark import ivy_dir
-
-    src = tmp_path / "docs.jsonl"
-    src.write_text(
-        "".join(json.dumps({"id": i, "text": f"text of document {i}"}) + "\n" for i in range(30))
-        + "{broken\n"
-    )
-    ivy = ivy_dir(load_config("local", conf_dir=ROOT / "conf"))  # the cache the set-up command warmed
-    args = [
-        "jobs/ingest.py",
-        "--input",
-        str(src),
-        "--quiet",
-        "--set",
-        f"storage.root={tmp_path / 'data'}",
-        "--set",
-        f"maven.ivy_dir={ivy}",
-        "--set",
-        "spark.show_progress=false",
-    ]
-    first = _run(args, tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "ingest" in first.stdout and "quarantined:bad_json: 1" in first.stdout
-    line = next(x for x in first.stdout.splitlines() if x.startswith("ingest"))
-    assert line.split()[1:4] == ["31", "30", "30"]  # input, output, new
-    second = _run(args, tmp_path)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "nothing new: all 1 files are unchanged since they were ingested" in second.stdout
 
 
 def test_delta_coordinate_must_match_the_pyspark_line():

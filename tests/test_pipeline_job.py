@@ -1,5 +1,8 @@
-"""The main job as a user runs it: killed mid-stage and re-run, stopped by a gate, then completed.\n\nA later stage refusing a table whose gate failed (tests/test_checks.py) and a re-run of the pipeline being
-a no-op that says so (tests/test_notebooks.py) are tested in-process.\n"""
+"""The main job as a user runs it: killed mid-stage and re-run, stopped by a gate, then completed.
+
+A later stage refusing a table whose gate failed (tests/test_checks.py) and a re-run of the pipeline being
+a no-op that says so (tests/test_notebooks.py) are tested in-process.
+"""
 
 from __future__ import annotations
 
@@ -110,11 +113,25 @@ def test_a_killed_run_resumes_and_a_failing_gate_stops_the_job(tmp_path):
     docs, filtered = _tables(tmp_path)
     assert len(docs) == len(set(docs)) and sorted(docs) == sorted(filtered)
 
-    # 3. The default config: everything completes; no document lost or doubled by the kill.
+    # 3. The default config: everything completes; no document lost or doubled by the kill. Ingest
+    # finished in step 2, so its files are known: it reads nothing and says so.
     done = _run("jobs/pipeline.py", ["--stages", STAGES, *args], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert _line(done.stdout, "ingest")[3] == "0"  # new rows
+    from slm_curator.ingest.stage import list_input_files
+
+    files = len(list_input_files([str(corpus)]))
+    assert f"nothing new: all {files} files are unchanged since they were ingested" in done.stdout
     docs, filtered = _tables(tmp_path)
     assert len(docs) == len(set(docs)) and set(docs) == _expected_doc_ids(corpus)
+    # The broken records (bad JSON, no text, bad UTF-8, a repeated id...) each in quarantine once.
+    from slm_curator.delta import to_arrow
+
+    quarantine = to_arrow(
+        str(tmp_path / "data" / "tables" / "quarantine"), columns=["quarantine_id", "reason"]
+    )
+    ids, reasons = (quarantine.column(c).to_pylist() for c in ("quarantine_id", "reason"))
+    assert len(ids) == len(set(ids)) and "bad_json" in reasons and "duplicate_id" in reasons, reasons
     assert sorted(filtered) == sorted(docs)
     assert "checks documents@v" in done.stdout and "checks filtered@v" in done.stdout
     assert "error(s)" not in done.stdout
