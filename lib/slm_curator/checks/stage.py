@@ -116,7 +116,8 @@ def _stored(
     return sorted(outcomes, key=lambda o: o.index)
 
 
-def _write_results(spark, cfg, report: GateReport, suite: Suite, stage: str, run_id: str | None, params_fp):
+def results_rows(report: GateReport, suite: Suite, stage: str, run_id: str | None, params_fp: str) -> list:
+    """The `dq_results` rows (tuples in DQ_RESULTS order) of one verdict: one per outcome, by `check_id`."""
     from datetime import datetime
 
     common = {
@@ -135,11 +136,15 @@ def _write_results(spark, cfg, report: GateReport, suite: Suite, stage: str, run
         row = common | {col: getattr(o, name) for name, col in OUTCOME_COLUMNS.items()}
         row["check_id"] = _check_id(report.table, report.version, suite, params_fp, o.index)
         rows.append(tuple(row[c] for c in DQ_RESULTS.fieldNames()))
-    frame = spark.createDataFrame(rows, DQ_RESULTS)
+    return rows
+
+
+def _write_results(spark, cfg, report: GateReport, suite: Suite, stage: str, run_id: str | None, params_fp):
+    frame = spark.createDataFrame(results_rows(report, suite, stage, run_id, params_fp), DQ_RESULTS)
     # An append that Delta commits once per (table, version, suite, parameters): the parameters fix
     # which expectations ran, so a repeat would add the same check_ids. Unlike a merge on check_id it
     # reads nothing of the growing results table, and concurrent gates never conflict (appends only):
-    # 1.8 s against 4.2 s for a merge in a warm session here, 3 s against 14 s in a new job's JVM.
+    # benchmarks/gates.py measures both.
     key = f"{report.table}\x1f{report.version}\x1f{suite.fingerprint}\x1f{params_fp}"
     txn = delta.Txn("slm-dq-" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest(), 0)
     return delta.write(frame, delta.table_ref(cfg.storage, RESULTS_TABLE), "append", txn=txn)

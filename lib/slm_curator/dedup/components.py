@@ -4,8 +4,8 @@ Kiveris et al., "Connected Components in MapReduce and Beyond" (SoCC 2014). Edge
 as (node, parent) with parent < node. Large-star links every neighbour larger than a node to the
 node's smallest neighbour (itself included); small-star links a node and its smaller neighbours to
 the smallest of them. Both are one group-by and one join. The fixed point is a forest of stars, each
-centred on its component's smallest node, which is exactly when no parent is also a node of some
-edge: that count is the only thing the driver sees per round. Only `min` and `distinct` decide
+centred on its component's smallest node, which is exactly when no parent has a parent and no node
+has two parents: that count is the only thing the driver sees per round. Only `min` and `distinct` decide
 anything, so the result does not depend on partitioning, ordering, caching or adaptive execution.
 Every round is cut from its plan by a local checkpoint (each round reads its input twice, so the
 plan would otherwise double per round), and every `checkpoint_every` rounds the edges are written as
@@ -84,7 +84,11 @@ def small_star(edges):
 
 
 def _not_stars(edges) -> int:
-    """Nodes that are a parent and have a parent: 0 exactly when every component is one star."""
+    """Nodes that are a parent and have a parent, or have two parents: 0 exactly when every component
+    is one star. (A leaf of two stars joins them: small-star can give a node a second parent when it
+    moves the node's children to their own minimum, and that node then has no children left.)
+
+    `edges` is distinct (small-star's output), so a child's row count is its number of parents."""
     from pyspark.sql import functions as F
 
     roles = edges.select(
@@ -92,10 +96,12 @@ def _not_stars(edges) -> int:
     ).unionByName(
         edges.select(F.col("parent").alias("id"), F.lit(0).alias("child"), F.lit(1).alias("parent"))
     )
-    both = (
-        roles.groupBy("id").agg((F.max("child") + F.max("parent")).alias("roles")).where(F.col("roles") == 2)
+    open_nodes = (
+        roles.groupBy("id")
+        .agg((F.max("child") + F.max("parent")).alias("roles"), F.sum("child").alias("parents"))
+        .where((F.col("roles") == 2) | (F.col("parents") > 1))
     )
-    return both.count()
+    return open_nodes.count()
 
 
 def connected_components(
