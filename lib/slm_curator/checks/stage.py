@@ -4,8 +4,9 @@
 fewest rows the stage may keep: `slm_curator.stage.gate_params`) and the expectations the stage
 derives from its config. Results land in the `dq_results` Delta table keyed by table, version,
 suite and parameters, so validating the same thing again reads the stored verdict instead of running
-Spark jobs, and a re-run adds no rows (each verdict is one append, committed once per its key). `require_passed` lets a stage refuse an input whose latest gate
-failed, which keeps a bad table from flowing on when stages run as separate jobs.
+Spark jobs, and a re-run adds no rows (each verdict is one append, committed once per its key).
+`require_passed` lets a stage refuse an input whose latest gate failed, which keeps a bad table from
+flowing on when stages run as separate jobs.
 """
 
 from __future__ import annotations
@@ -81,9 +82,16 @@ def check_lines(table: str, version: int, report: GateReport | None) -> list[str
     ]
 
 
-def _check_id(table: str, version: int, suite: Suite, params_fp: str, index: int) -> str:
-    key = f"{table}\x1f{version}\x1f{suite.fingerprint}\x1f{params_fp}\x1f{index}"
+def _verdict_key(table: str, version: int, suite: Suite, params_fp: str) -> str:
+    return f"{table}\x1f{version}\x1f{suite.fingerprint}\x1f{params_fp}"
+
+
+def _digest(key: str) -> str:
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
+def _check_id(table: str, version: int, suite: Suite, params_fp: str, index: int) -> str:
+    return _digest(f"{_verdict_key(table, version, suite, params_fp)}\x1f{index}")
 
 
 # Outcome field -> dq_results column: the one mapping both writing and reading a verdict use.
@@ -145,8 +153,7 @@ def _write_results(spark, cfg, report: GateReport, suite: Suite, stage: str, run
     # which expectations ran, so a repeat would add the same check_ids. Unlike a merge on check_id it
     # reads nothing of the growing results table, and concurrent gates never conflict (appends only):
     # benchmarks/gates.py measures both.
-    key = f"{report.table}\x1f{report.version}\x1f{suite.fingerprint}\x1f{params_fp}"
-    txn = delta.Txn("slm-dq-" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest(), 0)
+    txn = delta.Txn("slm-dq-" + _digest(_verdict_key(report.table, report.version, suite, params_fp)), 0)
     return delta.write(frame, delta.table_ref(cfg.storage, RESULTS_TABLE), "append", txn=txn)
 
 
