@@ -124,6 +124,17 @@ if [ ! -f "$llama_stamp" ] && "$venv/bin/python" -c "import importlib.util, sys;
   install_llama
 fi
 
+# The filter stage's compiled kernels (native/, Rust): built once per source into a wheel cache and
+# installed when cargo works here; otherwise the Python engine runs (same results, slower).
+if native_wheel="$(scripts/build_native.sh "$venv/bin/python")"; then
+  native_stamp="$venv/.slm-native-$(printf '%s' "$native_wheel" | cksum | cut -d' ' -f1)"
+  if [ ! -f "$native_stamp" ]; then
+    "$venv/bin/python" -m pip install --quiet --no-deps --force-reinstall "$native_wheel"
+    rm -f "$venv"/.slm-native-*
+    touch "$native_stamp"
+  fi
+fi
+
 if ! "$venv/bin/python" -m slm_curator.spark --check >/dev/null 2>&1; then
   echo "bootstrap: resolving JVM packages from Maven Central into the Ivy cache"
   "$venv/bin/python" -m slm_curator.spark --warm

@@ -189,6 +189,10 @@ class FilterStageConfig:
     where: str = ""
     # Documents per Arrow batch in the filter UDF.
     batch_size: int = 256
+    # Kernels of the pass (same tokens, signals and decisions either way): native is the compiled
+    # package slm-curator-native (scripts/build_native.sh), python the reference; auto: native when
+    # installed.
+    engine: Literal["auto", "native", "python"] = "auto"
 
 
 FilterConfig = dataclasses.make_dataclass(

@@ -14,8 +14,7 @@ from itertools import chain
 from slm_curator.filters import gopher_quality
 from slm_curator.filters.family import Document, Signal
 from slm_curator.filters.registry import FAMILIES
-from slm_curator.text import tokenize
-from slm_curator.text.tokenize import words
+from slm_curator.text import native, tokenize
 
 # Computed for every document whatever families are enabled.
 CORE_SIGNALS = [Signal("n_chars"), Signal("n_tokens"), Signal("n_lines")]
@@ -42,6 +41,17 @@ class Filters:
     def __init__(self, cfg):
         self.enabled = [(f, getattr(cfg, f.name)) for f in FAMILIES if getattr(cfg, f.name).enabled]
         self._plan = [(f, section, f.rules(section)) for f, section in self.enabled]
+        self.engine_choice = getattr(cfg, "engine", "auto")
+        self._engine = native.engine(self.engine_choice)  # here: a config error surfaces on the driver
+
+    @property
+    def engine(self) -> native.Engine:
+        if self._engine is None:  # unpickled in a Python worker: that worker's own kernels
+            self._engine = native.engine(self.engine_choice)
+        return self._engine
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_engine": None}  # compiled objects do not pickle; rebuilt where used
 
     def signals(self) -> list[Signal]:
         """Every signal `analyze` reports, in the order of the UDF's struct."""
@@ -58,10 +68,11 @@ class Filters:
         text = _valid_utf8(text or "")
         if not text.strip():
             return Analysis("", {"n_chars": len(text)}, [EMPTY_TEXT], "unknown", 0.0, {"empty": [EMPTY_TEXT]})
+        engine = self.engine
         lines = text.splitlines()
-        line_tokens = [words(line) for line in lines]
+        line_tokens = list(map(engine.words, lines))
         tokens = list(chain.from_iterable(line_tokens))
-        doc = Document(text, lines, line_tokens, tokens, text_clean=text)
+        doc = Document(text, lines, line_tokens, tokens, text_clean=text, ngram_chars=engine.ngram_chars)
         signals: dict[str, float] = {"n_chars": len(text), "n_tokens": len(tokens), "n_lines": len(lines)}
         families: dict[str, list[str]] = {}
         for family, section, rules in self._plan:
@@ -85,6 +96,7 @@ def clear_caches() -> None:
     """Empty the memo tables (whitespace runs -> tokens, token shapes, punctuation): a cold start, as a
     new Python worker has. Results never depend on them; benchmarks call this before each timed run."""
     tokenize.clear_memo()
+    native.clear_memo()
     gopher_quality.clear_memo()
 
 

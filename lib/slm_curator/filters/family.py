@@ -10,6 +10,7 @@ them later); `rules` turn them into snake_case drop reasons, as data.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -29,6 +30,8 @@ class Document:
     text_clean: str
     language: str = "unknown"
     language_score: float = 0.0
+    # Gopher's n-gram statistics: the engine's kernel (None: the Python reference).
+    ngram_chars: Callable | None = None
 
 
 @dataclass(frozen=True)

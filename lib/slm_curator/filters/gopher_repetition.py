@@ -66,6 +66,7 @@ def ngram_chars(tokens: list[str], top: list[int], dup: list[int]) -> tuple[dict
     cum = [0, *accumulate(map(len, tokens))]  # characters of words i..j-1: cum[j] - cum[i]
     pos = hashes = None  # positions of repeated shorter n-grams and their hashes; None: all
     done = 0  # words in each of `hashes`
+    counted = set()  # sizes whose top n-gram was found (its characters may be 0: empty tokens)
     for n in sizes:
         if n > n_words:
             break
@@ -78,13 +79,14 @@ def ngram_chars(tokens: list[str], top: list[int], dup: list[int]) -> tuple[dict
             break  # nothing repeats at this size, so nothing longer does
         if n in top_out:
             top_out[n] = best * (cum[first + n] - cum[first] + n - 1)
+            counted.add(n)
         if n in dup_out:
             as_list = isinstance(pos, list)
             dup_out[n] = _scan(
                 pos if as_list else pos.tolist(), hashes if as_list else hashes.tolist(), cum, n
             )
     for n in top_out:  # sizes where every n-gram occurs once: the first one, once
-        if n >= done and not top_out[n] and n_words >= n:
+        if n >= done and n not in counted and n_words >= n:
             top_out[n] = cum[n] + n - 1
     return top_out, dup_out
 
@@ -164,7 +166,8 @@ def _sizes(grams: dict[str, float]) -> list[int]:
     return sorted(int(k) for k in grams)
 
 
-def signals(text: str, tokens: list[str], cfg: GopherRepetitionConfig) -> dict[str, float]:
+def signals(text: str, tokens: list[str], cfg: GopherRepetitionConfig, ngrams=None) -> dict[str, float]:
+    """`ngrams`: an `ngram_chars` with the same results (the compiled kernel); None: this module's."""
     n_chars = len(text) or 1
     paras = paragraphs(text)
     para_dups, para_chars = duplicates(paras)
@@ -176,7 +179,7 @@ def signals(text: str, tokens: list[str], cfg: GopherRepetitionConfig) -> dict[s
         "gopher_rep_dup_line_frac": line_dups / len(lines),
         "gopher_rep_dup_line_char_frac": line_chars / n_chars,
     }
-    top, dup = ngram_chars(tokens, _sizes(cfg.top_n_grams), _sizes(cfg.dup_n_grams))
+    top, dup = (ngrams or ngram_chars)(tokens, _sizes(cfg.top_n_grams), _sizes(cfg.dup_n_grams))
     for n, chars in top.items():
         out[f"gopher_rep_top_{n}_gram_char_frac"] = chars / n_chars
     for n, chars in dup.items():
@@ -223,7 +226,7 @@ class GopherRepetition(Family):
                 )
 
     def compute(self, doc: Document, cfg: GopherRepetitionConfig) -> dict[str, float]:
-        return signals(doc.text, doc.tokens, cfg)
+        return signals(doc.text, doc.tokens, cfg, doc.ngram_chars)
 
 
 FAMILY = GopherRepetition()

@@ -1,0 +1,79 @@
+"""The filter stage's compiled kernels: the optional package slm-curator-native (Rust, in `native/`).
+
+Two hot spots of the filter pass run there with the Python reference's exact results: the tokenizer's
+whitespace split, memo table and common-case shortcuts (plain words, a word and one closing mark,
+numbers, special cases; every other run still goes through `tokenize._chunk_tokens`, the one place the
+spaCy rules live), and Gopher's n-gram statistics (`gopher_repetition.ngram_chars`). Without the
+package, or with `filter.engine=python`, the Python reference runs; tests/test_native.py holds the two
+to the same tokens and numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from slm_curator.errors import ConfigError
+
+API = 1  # the kernels' signatures this module calls; the package reports the ones it has
+ENGINES = ("auto", "native", "python")
+
+
+@lru_cache(maxsize=1)
+def load() -> Any | None:
+    """The compiled module, or None when it is not installed or was built for other signatures."""
+    try:
+        import slm_curator_native
+    except ImportError:
+        return None
+    return slm_curator_native if getattr(slm_curator_native, "API", None) == API else None
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from slm_curator.text import tokenize
+
+    module = load()
+    return module.Tokenizer(
+        tokenize.SPECIAL,
+        "".join(sorted(tokenize._CLOSERS)),
+        tokenize._chunk_tokens,
+        tokenize.MEMO_MAX_CHARS,
+        tokenize._CACHE_SIZE,
+    )
+
+
+def clear_memo() -> None:
+    """Empty the compiled tokenizer's memo table, when one was built (results never depend on it)."""
+    if _tokenizer.cache_info().currsize:
+        _tokenizer().clear()
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The functions one filter pass calls: compiled or the Python reference, same results."""
+
+    name: str
+    words: Callable[[str], list[str]]
+    ngram_chars: Callable[[list[str], list[int], list[int]], tuple[dict[int, int], dict[int, int]]]
+
+
+def engine(choice: str) -> Engine:
+    """`auto`: compiled when installed, else Python; `native`: compiled or a ConfigError; `python`."""
+    from slm_curator.filters.gopher_repetition import ngram_chars
+    from slm_curator.text.tokenize import words
+
+    if choice not in ENGINES:
+        raise ConfigError(f"filter.engine: {choice!r} is not an engine; allowed values: {', '.join(ENGINES)}")
+    module = load() if choice != "python" else None
+    if module is None:
+        if choice == "native":
+            raise ConfigError(
+                "filter.engine: native needs the package slm-curator-native (scripts/build_native.sh builds "
+                "its wheel; it needs a Rust toolchain), which this Python cannot import; "
+                f"allowed values: {', '.join(ENGINES)} (auto and python run the Python engine, same results)"
+            )
+        return Engine("python", words, ngram_chars)
+    return Engine("native", _tokenizer().words, module.ngram_chars)

@@ -1,0 +1,196 @@
+//! The whitespace split, memo table and common-case shortcuts of `slm_curator.text.tokenize.words`.
+//!
+//! Most whitespace runs are plain words, a word and one closing mark, numbers, or special cases; those
+//! are decided here. Every other run (affixes, infixes, URLs, anything not ASCII) goes to the Python
+//! reference once (`fallback`, the rules engine) and its tokens are memoised, so results are the
+//! reference's by construction and its regex rules live in one place.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use rustc_hash::FxHashMap;
+
+/// Python's `str.split()` separators (`Py_UNICODE_ISSPACE`): Unicode White_Space and bidirectional
+/// class B/S/WS, which adds the ASCII information separators U+001C..U+001F.
+pub fn is_py_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t'..='\r'
+            | '\u{1C}'..='\u{20}'
+            | '\u{85}'
+            | '\u{A0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200A}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202F}'
+            | '\u{205F}'
+            | '\u{3000}'
+    )
+}
+
+/// `[0-9]+(?:[.,:][0-9]+)*` over the whole run (the reference's NUMBER_RE.fullmatch).
+fn is_number(run: &[u8]) -> bool {
+    let mut digit_before = false;
+    for &b in run {
+        if b.is_ascii_digit() {
+            digit_before = true;
+        } else if matches!(b, b'.' | b',' | b':') && digit_before {
+            digit_before = false;
+        } else {
+            return false;
+        }
+    }
+    digit_before
+}
+
+#[pyclass(module = "slm_curator_native")]
+pub struct Tokenizer {
+    special: FxHashMap<String, Py<PyTuple>>,
+    closers: Vec<u8>,
+    fallback: Py<PyAny>,
+    memo: FxHashMap<String, Py<PyTuple>>,
+    memo_max_chars: usize,
+    memo_size: usize,
+    // Python's `str.isalpha` of each non-ASCII character met so far (asked once per character, so
+    // the answer follows the running Python's Unicode tables).
+    alpha: FxHashMap<char, bool>,
+}
+
+#[pymethods]
+impl Tokenizer {
+    /// `special`: run -> its tokens (spaCy's special cases); `closers`: the ASCII marks that split off
+    /// an alphabetic word as one token; `fallback(run) -> tuple[str, ...]`: the reference's tokens of
+    /// one run; runs of at most `memo_max_chars` characters are memoised, the table emptied when it
+    /// holds `memo_size`.
+    #[new]
+    fn new(
+        special: &Bound<'_, PyDict>,
+        closers: &str,
+        fallback: Py<PyAny>,
+        memo_max_chars: usize,
+        memo_size: usize,
+    ) -> PyResult<Self> {
+        let mut table = FxHashMap::default();
+        for (key, value) in special.iter() {
+            let tokens = PyTuple::new(value.py(), value.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+            table.insert(key.extract::<String>()?, tokens.unbind());
+        }
+        if !closers.is_ascii() {
+            return Err(pyo3::exceptions::PyValueError::new_err("closers must be ASCII"));
+        }
+        Ok(Self {
+            special: table,
+            closers: closers.as_bytes().to_vec(),
+            fallback,
+            memo: FxHashMap::default(),
+            memo_max_chars,
+            memo_size,
+            alpha: FxHashMap::default(),
+        })
+    }
+
+    /// Word and punctuation tokens of `text`, whitespace dropped.
+    fn words<'py>(&mut self, py: Python<'py>, text: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyList>> {
+        let text = text.to_str()?;
+        let out = PyList::empty(py);
+        for run in text.split(is_py_space).filter(|r| !r.is_empty()) {
+            if self.push_common(py, run, &out)? {
+                continue; // built on the spot: cheaper than a lookup in a large memo table
+            }
+            if let Some(tokens) = self.memo.get(run) {
+                for token in tokens.bind(py).iter() {
+                    out.append(token)?;
+                }
+                continue;
+            }
+            let tokens = self.call_fallback(py, run)?;
+            for token in tokens.iter() {
+                out.append(token)?;
+            }
+            if run.len() <= self.memo_max_chars || run.chars().count() <= self.memo_max_chars {
+                if self.memo.len() >= self.memo_size {
+                    self.memo.clear();
+                }
+                self.memo.insert(run.to_owned(), tokens.unbind());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Empty the memo table (results never depend on it).
+    fn clear(&mut self) {
+        self.memo.clear();
+    }
+
+    fn __len__(&self) -> usize {
+        self.memo.len()
+    }
+}
+
+impl Tokenizer {
+    /// Appends the tokens of a run that is a special case, a plain word, a word and one closing mark,
+    /// or a number (the reference's shortcuts, in its order); false for any other run.
+    fn push_common<'py>(&mut self, py: Python<'py>, run: &str, out: &Bound<'py, PyList>) -> PyResult<bool> {
+        if let Some(tokens) = self.special.get(run) {
+            for token in tokens.bind(py).iter() {
+                out.append(token)?;
+            }
+            return Ok(true);
+        }
+        if self.is_alpha(py, run)? {
+            out.append(PyString::new(py, run))?;
+            return Ok(true);
+        }
+        let mark = run.chars().next_back().expect("runs are not empty");
+        let word = &run[..run.len() - mark.len_utf8()];
+        if mark.is_ascii()
+            && self.closers.contains(&(mark as u8))
+            && !word.is_empty()
+            && (mark != '.' || word.as_bytes()[word.len() - 1].is_ascii_lowercase())
+            && self.is_alpha(py, word)?
+            && !self.special.contains_key(word)
+        {
+            out.append(PyString::new(py, word))?;
+            out.append(PyString::new(py, &run[word.len()..]))?;
+            return Ok(true);
+        }
+        if is_number(run.as_bytes()) {
+            out.append(PyString::new(py, run))?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// `str.isalpha` (every character a letter: Unicode categories Lu, Ll, Lt, Lm, Lo).
+    fn is_alpha(&mut self, py: Python<'_>, run: &str) -> PyResult<bool> {
+        if run.is_ascii() {
+            return Ok(run.bytes().all(|b| b.is_ascii_alphabetic()));
+        }
+        for c in run.chars() {
+            let letter = if c.is_ascii() {
+                c.is_ascii_alphabetic()
+            } else if let Some(&known) = self.alpha.get(&c) {
+                known
+            } else {
+                let known = PyString::new(py, c.encode_utf8(&mut [0; 4])).call_method0("isalpha")?.is_truthy()?;
+                self.alpha.insert(c, known);
+                known
+            };
+            if !letter {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn call_fallback<'py>(&self, py: Python<'py>, run: &str) -> PyResult<Bound<'py, PyTuple>> {
+        let tokens = self.fallback.bind(py).call1((run,))?;
+        match tokens.cast_into::<PyTuple>() {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                let value = e.into_inner();
+                PyTuple::new(py, value.try_iter()?.collect::<PyResult<Vec<_>>>()?)
+            }
+        }
+    }
+}
