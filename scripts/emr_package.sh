@@ -11,7 +11,8 @@
 # Python 3.11), e.g. in an amazonlinux:2023 container, because wheels with C code are platform-specific.
 # The packages go in through uv (pinned in the constraints files; pip's index and certificates carried
 # over) unless SLM_INSTALLER=pip: the same versions, about 30 s sooner. uv and the build tools are
-# removed before packing.
+# removed before packing. The filter stage's compiled kernels (slm-curator-native) go in when cargo works
+# (scripts/build_native.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/spark_line.sh
@@ -80,6 +81,10 @@ for line in archive.read(meta).decode().splitlines():
 PY
 pip_install --requirement "$work/requirements.txt"
 pip_install --no-deps "$wheel" delta-spark
+# The filter stage's compiled kernels, when cargo works here (else the Python engine runs there: same results).
+if native_wheel="$(scripts/build_native.sh "$work/venv/bin/python")"; then
+  pip_install --no-deps "$native_wheel"
+fi
 remove=(build)
 [ "$installer" = uv ] && remove+=(uv)
 "$work/venv/bin/python" -m pip uninstall --quiet --yes "${remove[@]}"

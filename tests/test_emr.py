@@ -63,6 +63,7 @@ def test_venv_pack_archive_runs_a_job_under_spark_submit_with_executors_on_the_a
         assert any(n.endswith("site-packages/slm_curator/pipeline.py") for n in names)
         assert any("site-packages/tokenizers/" in n for n in names)  # export runs on the CPU cluster too
         assert any("site-packages/great_expectations/" in n for n in names)
+        assert any("site-packages/slm_curator_native/" in n for n in names)  # the filter's compiled kernels
         # delta-spark's Python side at the version of the line's jar
         assert any(f"site-packages/delta_spark-{delta_version}.dist-info" in n for n in names)
         assert not any("site-packages/pyspark/" in n for n in names), (

@@ -167,3 +167,29 @@ def test_engine_choice_names_the_key_and_the_allowed_values(monkeypatch):
         native.engine("native")
     assert native.engine("auto").name == "python"
     assert native.engine("python").name == "python"
+
+
+def test_runs_no_shortcut_settles_are_split_by_the_compiled_affix_rules(compiled):
+    """The parity tests above would pass with every run handed back to Python: here the reference is
+    asked only about runs that may be URLs (a "." or "://" left after the affixes come off)."""
+    assert native.affix_rules() is not None
+    assert native._tokenizer().compile_all() == []  # every pattern compiles in the Rust engine
+    asked = []
+
+    def reference(run):
+        asked.append(run)
+        return tokenize._chunk_tokens(run)
+
+    tokenizer = compiled.Tokenizer(
+        tokenize.SPECIAL,
+        "".join(sorted(tokenize._CLOSERS)),
+        reference,
+        tokenize.MEMO_MAX_CHARS,
+        200_000,
+        native.affix_rules(),
+    )
+    text = "(word) “quoted” don’t 10km $5 US$5 a-b 3+4 x/y 'bout :-))) ''Hi 5°C. naïve, «mot» 東京。 #tag @me ..."
+    assert tokenizer.words(text) == tokenize.words(text)
+    assert asked == []
+    assert tokenizer.words("see example.com, e.g.x") == tokenize.words("see example.com, e.g.x")
+    assert asked == ["example.com,", "e.g.x"]

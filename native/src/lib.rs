@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
+mod affixes;
 mod ngrams;
 mod tokenizer;
 
@@ -13,7 +14,7 @@ fn slm_curator_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The Python side checks this before using the module: a wheel from another version of the
     // package may take other arguments.
-    m.add("API", 1)?;
+    m.add("API", 2)?;
     m.add_class::<tokenizer::Tokenizer>()?;
     m.add_function(wrap_pyfunction!(ngram_chars, m)?)?;
     m.add_function(wrap_pyfunction!(py_whitespace, m)?)?;
@@ -38,7 +39,11 @@ fn ngram_chars<'py>(
     let mut lengths: Vec<usize> = Vec::with_capacity(words.len());
     for w in &words {
         let s = w.to_str()?;
-        lengths.push(if s.is_ascii() { s.len() } else { s.chars().count() });
+        lengths.push(if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        });
         texts.push(s);
     }
     let (top_out, dup_out) = ngrams::ngram_chars(&texts, &lengths, &top, &dup);

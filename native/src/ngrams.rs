@@ -7,6 +7,9 @@
 
 use rustc_hash::FxHashMap;
 
+/// (n, characters) for each requested size, in the order asked.
+pub type Sizes = Vec<(usize, usize)>;
+
 /// Per n in `top`: characters in the most frequent n-gram (its words joined by single spaces) times its
 /// count, ties to the n-gram seen first; per n in `dup`: characters (words without spaces) in n-grams
 /// that repeat an earlier one, scanning left to right and skipping past each repeat.
@@ -15,11 +18,17 @@ pub fn ngram_chars(
     lengths: &[usize],
     top: &[usize],
     dup: &[usize],
-) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+) -> (Sizes, Sizes) {
     let n_words = words.len();
-    let mut top_out: Vec<(usize, usize)> = top.iter().map(|&n| (n, 0)).collect();
-    let mut dup_out: Vec<(usize, usize)> = dup.iter().map(|&n| (n, 0)).collect();
-    let largest = top.iter().chain(dup).copied().max().unwrap_or(0).min(n_words);
+    let mut top_out: Sizes = top.iter().map(|&n| (n, 0)).collect();
+    let mut dup_out: Sizes = dup.iter().map(|&n| (n, 0)).collect();
+    let largest = top
+        .iter()
+        .chain(dup)
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .min(n_words);
     if largest == 0 {
         return (top_out, dup_out);
     }

@@ -9,6 +9,62 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
+use crate::affixes::{Affixes, Outcome};
+
+/// Python's answers to `str.isalpha` and `str.isalnum` for the non-ASCII characters met so far (asked
+/// once per character, so they follow the running Python's Unicode tables).
+#[derive(Default)]
+pub struct CharClasses {
+    alpha: FxHashMap<char, bool>,
+    alnum: FxHashMap<char, bool>,
+}
+
+impl CharClasses {
+    pub fn is_alpha(&mut self, py: Python<'_>, run: &str) -> PyResult<bool> {
+        if run.is_ascii() {
+            return Ok(!run.is_empty() && run.bytes().all(|b| b.is_ascii_alphabetic()));
+        }
+        Self::all(py, run, &mut self.alpha, "isalpha", |c| {
+            c.is_ascii_alphabetic()
+        })
+    }
+
+    pub fn is_alnum(&mut self, py: Python<'_>, run: &str) -> PyResult<bool> {
+        if run.is_ascii() {
+            return Ok(!run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()));
+        }
+        Self::all(py, run, &mut self.alnum, "isalnum", |c| {
+            c.is_ascii_alphanumeric()
+        })
+    }
+
+    fn all(
+        py: Python<'_>,
+        run: &str,
+        known: &mut FxHashMap<char, bool>,
+        method: &str,
+        ascii: fn(&char) -> bool,
+    ) -> PyResult<bool> {
+        for c in run.chars() {
+            let yes = if c.is_ascii() {
+                ascii(&c)
+            } else if let Some(&yes) = known.get(&c) {
+                yes
+            } else {
+                let yes = PyString::new(py, c.encode_utf8(&mut [0; 4]))
+                    .call_method0(method)?
+                    .is_truthy()?;
+                known.insert(c, yes);
+                yes
+            };
+            if !yes {
+                return Ok(false);
+            }
+        }
+        Ok(!run.is_empty())
+    }
+}
+
 /// Python's `str.split()` separators (`Py_UNICODE_ISSPACE`): Unicode White_Space and bidirectional
 /// class B/S/WS, which adds the ASCII information separators U+001C..U+001F.
 pub fn is_py_space(c: char) -> bool {
@@ -46,14 +102,14 @@ fn is_number(run: &[u8]) -> bool {
 #[pyclass(module = "slm_curator_native")]
 pub struct Tokenizer {
     special: FxHashMap<String, Py<PyTuple>>,
+    special_text: FxHashMap<String, Vec<String>>,
+    affixes: Option<Affixes>,
     closers: Vec<u8>,
     fallback: Py<PyAny>,
     memo: FxHashMap<String, Py<PyTuple>>,
     memo_max_chars: usize,
     memo_size: usize,
-    // Python's `str.isalpha` of each non-ASCII character met so far (asked once per character, so
-    // the answer follows the running Python's Unicode tables).
-    alpha: FxHashMap<char, bool>,
+    classes: CharClasses,
 }
 
 #[pymethods]
@@ -61,36 +117,51 @@ impl Tokenizer {
     /// `special`: run -> its tokens (spaCy's special cases); `closers`: the ASCII marks that split off
     /// an alphabetic word as one token; `fallback(run) -> tuple[str, ...]`: the reference's tokens of
     /// one run; runs of at most `memo_max_chars` characters are memoised, the table emptied when it
-    /// holds `memo_size`.
+    /// holds `memo_size`. `affixes` (optional): the affix rules as `slm_curator.text.native` hands them
+    /// over; without them every run no shortcut settles goes to `fallback`.
     #[new]
+    #[pyo3(signature = (special, closers, fallback, memo_max_chars, memo_size, affixes=None))]
     fn new(
         special: &Bound<'_, PyDict>,
         closers: &str,
         fallback: Py<PyAny>,
         memo_max_chars: usize,
         memo_size: usize,
+        affixes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let mut table = FxHashMap::default();
+        let mut special_text = FxHashMap::default();
         for (key, value) in special.iter() {
-            let tokens = PyTuple::new(value.py(), value.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+            let tokens =
+                PyTuple::new(value.py(), value.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+            special_text.insert(key.extract::<String>()?, tokens.extract::<Vec<String>>()?);
             table.insert(key.extract::<String>()?, tokens.unbind());
         }
+        let affixes = affixes.map(Affixes::new).transpose()?;
         if !closers.is_ascii() {
-            return Err(pyo3::exceptions::PyValueError::new_err("closers must be ASCII"));
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "closers must be ASCII",
+            ));
         }
         Ok(Self {
             special: table,
+            special_text,
+            affixes,
             closers: closers.as_bytes().to_vec(),
             fallback,
             memo: FxHashMap::default(),
             memo_max_chars,
             memo_size,
-            alpha: FxHashMap::default(),
+            classes: CharClasses::default(),
         })
     }
 
     /// Word and punctuation tokens of `text`, whitespace dropped.
-    fn words<'py>(&mut self, py: Python<'py>, text: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyList>> {
+    fn words<'py>(
+        &mut self,
+        py: Python<'py>,
+        text: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let text = text.to_str()?;
         let out = PyList::empty(py);
         for run in text.split(is_py_space).filter(|r| !r.is_empty()) {
@@ -103,7 +174,7 @@ impl Tokenizer {
                 }
                 continue;
             }
-            let tokens = self.call_fallback(py, run)?;
+            let tokens = self.affix_tokens(py, run)?;
             for token in tokens.iter() {
                 out.append(token)?;
             }
@@ -115,6 +186,13 @@ impl Tokenizer {
             }
         }
         Ok(out)
+    }
+
+    /// Compile every affix pattern now; the text of those that do not compile here (expected: none).
+    fn compile_all(&self) -> Vec<String> {
+        self.affixes
+            .as_ref()
+            .map_or_else(Vec::new, Affixes::compile_all)
     }
 
     /// Empty the memo table (results never depend on it).
@@ -130,7 +208,12 @@ impl Tokenizer {
 impl Tokenizer {
     /// Appends the tokens of a run that is a special case, a plain word, a word and one closing mark,
     /// or a number (the reference's shortcuts, in its order); false for any other run.
-    fn push_common<'py>(&mut self, py: Python<'py>, run: &str, out: &Bound<'py, PyList>) -> PyResult<bool> {
+    fn push_common<'py>(
+        &mut self,
+        py: Python<'py>,
+        run: &str,
+        out: &Bound<'py, PyList>,
+    ) -> PyResult<bool> {
         if let Some(tokens) = self.special.get(run) {
             for token in tokens.bind(py).iter() {
                 out.append(token)?;
@@ -161,26 +244,22 @@ impl Tokenizer {
         Ok(false)
     }
 
-    /// `str.isalpha` (every character a letter: Unicode categories Lu, Ll, Lt, Lm, Lo).
     fn is_alpha(&mut self, py: Python<'_>, run: &str) -> PyResult<bool> {
-        if run.is_ascii() {
-            return Ok(run.bytes().all(|b| b.is_ascii_alphabetic()));
-        }
-        for c in run.chars() {
-            let letter = if c.is_ascii() {
-                c.is_ascii_alphabetic()
-            } else if let Some(&known) = self.alpha.get(&c) {
-                known
-            } else {
-                let known = PyString::new(py, c.encode_utf8(&mut [0; 4])).call_method0("isalpha")?.is_truthy()?;
-                self.alpha.insert(c, known);
-                known
-            };
-            if !letter {
-                return Ok(false);
+        self.classes.is_alpha(py, run)
+    }
+
+    /// A run no shortcut settles: the affix rules here when they were handed over, else the reference.
+    fn affix_tokens<'py>(&mut self, py: Python<'py>, run: &str) -> PyResult<Bound<'py, PyTuple>> {
+        if let Some(affixes) = &self.affixes {
+            let classes = &mut self.classes;
+            let mut isalnum = |s: &str| classes.is_alnum(py, s);
+            if let Outcome::Tokens(tokens) =
+                affixes.tokens(run, &self.special_text, &mut isalnum)?
+            {
+                return PyTuple::new(py, tokens);
             }
         }
-        Ok(true)
+        self.call_fallback(py, run)
     }
 
     fn call_fallback<'py>(&self, py: Python<'py>, run: &str) -> PyResult<Bound<'py, PyTuple>> {

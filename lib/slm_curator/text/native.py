@@ -17,7 +17,7 @@ from typing import Any
 
 from slm_curator.errors import ConfigError
 
-API = 1  # the kernels' signatures this module calls; the package reports the ones it has
+API = 2  # the kernels' signatures this module calls; the package reports the ones it has
 ENGINES = ("auto", "native", "python")
 
 
@@ -42,7 +42,28 @@ def _tokenizer():
         tokenize._chunk_tokens,
         tokenize.MEMO_MAX_CHARS,
         tokenize._CACHE_SIZE,
+        affix_rules(),
     )
+
+
+def affix_rules() -> dict | None:
+    """The affix rules as the compiled tokenizer takes them: each character's prefix, suffix and infix
+    alternatives as pattern text (tokenize's own per-character split of spaCy's patterns), how far
+    from the end a suffix search starts, and the special cases to put back. None when the patterns
+    could not be split by character: then the reference handles every run no shortcut settles."""
+    from slm_curator.text import tokenize
+
+    tables = (tokenize.PREFIX_BY_FIRST, tokenize.SUFFIX_BY_LAST, tokenize.INFIX_BY_FIRST)
+    if any(t is None for t in tables):
+        return None
+    prefix, suffix, infix = ({c: p.pattern for c, p in t.items()} for t in tables)
+    return {
+        "prefix": prefix,
+        "suffix": suffix,
+        "infix": infix,
+        "suffix_reach": tokenize.SUFFIX_REACH,
+        "merge": tokenize.MERGE_PATTERNS,
+    }
 
 
 def clear_memo() -> None:
