@@ -136,9 +136,10 @@ def spark_pass(docs, cfg, repeat: int, root: Path) -> tuple[float, float, float,
 
 
 def families_table(cfg, docs) -> list[dict]:
-    """Where the full pass spends its time: splitting lines into words (cold memo tables), then each
-    enabled family's `compute` in registry order over the parsed documents (language ID sets what
-    bad words reads). Milliseconds a document, one core."""
+    """Where the full pass spends its time, document by document as the pass runs (nothing kept between
+    documents, cold memo tables at the start): splitting lines into words, then each enabled family's
+    `compute` in registry order (language ID sets what bad words reads). Milliseconds a document, one
+    core, with `cfg`'s engine."""
     from itertools import chain
 
     from slm_curator.filters.document import Filters, clear_caches
@@ -146,23 +147,21 @@ def families_table(cfg, docs) -> list[dict]:
     from slm_curator.text.native import engine
 
     kernels = engine(cfg.engine)
+    enabled = Filters(cfg).enabled
+    seconds = dict.fromkeys(["words (tokenizer)", *(f.name for f, _ in enabled)], 0.0)
+    clock = time.perf_counter
     clear_caches()
-    start = time.perf_counter()
-    parsed = []
     for text in docs:
+        start = clock()
         lines = text.splitlines()
         line_tokens = [kernels.words(line) for line in lines]
-        parsed.append((text, lines, line_tokens, list(chain.from_iterable(line_tokens))))
-    seconds = {"words (tokenizer)": time.perf_counter() - start}
-    documents = [
-        Document(t, lines, lt, toks, text_clean=t, ngram_chars=kernels.ngram_chars)
-        for t, lines, lt, toks in parsed
-    ]
-    for family, section in Filters(cfg).enabled:
-        start = time.perf_counter()
-        for doc in documents:
+        tokens = list(chain.from_iterable(line_tokens))
+        doc = Document(text, lines, line_tokens, tokens, text_clean=text, ngram_chars=kernels.ngram_chars)
+        seconds["words (tokenizer)"] += clock() - start
+        for family, section in enabled:
+            start = clock()
             family.compute(doc, section)
-        seconds[family.name] = time.perf_counter() - start
+            seconds[family.name] += clock() - start
     total = sum(seconds.values())
     return [
         {"part": k, "ms_per_doc": round(v * 1000 / len(docs), 3), "share": round(v / total, 3)}
