@@ -8,8 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python_bin="${1:-${PYTHON:-python3}}"
+# rustup's cargo finds its toolchains through RUSTUP_HOME (default ~/.rustup). Under another HOME (a
+# fresh CI HOME) try the account's own install, where rustup puts it by default: ~/.cargo/bin and
+# ~/.rustup of the passwd home (as Java finds its home).
 if ! cargo --version >/dev/null 2>&1; then
-  echo "build_native: no working cargo on PATH (Rust toolchain), so no compiled kernels; the filter stage runs its Python engine (same results, slower)" >&2
+  passwd_home="$(getent passwd "$(id -u)" 2>/dev/null | cut -d: -f6 || true)"
+  if [ -n "$passwd_home" ] && [ -x "$passwd_home/.cargo/bin/cargo" ]; then
+    export PATH="$passwd_home/.cargo/bin:$PATH"
+    if [ -z "${RUSTUP_HOME:-}" ] && [ ! -d "$HOME/.rustup" ] && [ -d "$passwd_home/.rustup" ]; then
+      export RUSTUP_HOME="$passwd_home/.rustup"
+    fi
+  fi
+fi
+if ! cargo --version >/dev/null 2>&1; then
+  echo "build_native: no working cargo (Rust toolchain) on PATH, so no compiled kernels; the filter stage runs its Python engine (same results, slower)" >&2
   exit 3
 fi
 key="$(cat native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs <(uname -sm) <(cargo --version) | cksum | cut -d' ' -f1)"
