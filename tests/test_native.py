@@ -193,3 +193,16 @@ def test_runs_no_shortcut_settles_are_split_by_the_compiled_affix_rules(compiled
     assert asked == []
     assert tokenizer.words("see example.com, e.g.x") == tokenize.words("see example.com, e.g.x")
     assert asked == ["example.com,", "e.g.x"]
+
+
+def test_threads_each_get_their_own_tokenizer(compiled):
+    """The compiled tokenizer calls back into Python, where another thread may run: each thread has its
+    own, so a notebook analysing pages from a thread pool gets the reference's tokens, no error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = _kind_documents()
+    lines = [line for doc in docs for line in doc.splitlines()]
+    words = native.engine("native").words
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(words, lines * 3))
+    assert got == [tokenize.words(line) for line in lines] * 3

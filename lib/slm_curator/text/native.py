@@ -10,6 +10,7 @@ to the same tokens and numbers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,8 +32,23 @@ def load() -> Any | None:
     return slm_curator_native if getattr(slm_curator_native, "API", None) == API else None
 
 
-@lru_cache(maxsize=1)
+_LOCAL = threading.local()
+
+
 def _tokenizer():
+    """This thread's compiled tokenizer: it holds a memo table it writes to, and it calls back into
+    Python (rules, character classes), where another thread could otherwise enter it."""
+    tokenizer = getattr(_LOCAL, "tokenizer", None)
+    if tokenizer is None:
+        tokenizer = _LOCAL.tokenizer = _new_tokenizer()
+    return tokenizer
+
+
+def _words(text: str) -> list[str]:
+    return _tokenizer().words(text)
+
+
+def _new_tokenizer():
     from slm_curator.text import tokenize
 
     module = load()
@@ -67,9 +83,11 @@ def affix_rules() -> dict | None:
 
 
 def clear_memo() -> None:
-    """Empty the compiled tokenizer's memo table, when one was built (results never depend on it)."""
-    if _tokenizer.cache_info().currsize:
-        _tokenizer().clear()
+    """Empty this thread's compiled tokenizer's memo table, when one was built (results never depend
+    on it)."""
+    tokenizer = getattr(_LOCAL, "tokenizer", None)
+    if tokenizer is not None:
+        tokenizer.clear()
 
 
 @dataclass(frozen=True)
@@ -97,4 +115,4 @@ def engine(choice: str) -> Engine:
                 f"allowed values: {', '.join(ENGINES)} (auto and python run the Python engine, same results)"
             )
         return Engine("python", words, ngram_chars)
-    return Engine("native", _tokenizer().words, module.ngram_chars)
+    return Engine("native", _words, module.ngram_chars)
