@@ -1,9 +1,8 @@
-//! The whitespace split, memo table and common-case shortcuts of `slm_curator.text.tokenize.words`.
-//!
-//! Most whitespace runs are plain words, a word and one closing mark, numbers, or special cases; those
-//! are decided here. Every other run (affixes, infixes, URLs, anything not ASCII) goes to the Python
-//! reference once (`fallback`, the rules engine) and its tokens are memoised, so results are the
-//! reference's by construction and its regex rules live in one place.
+//! `slm_curator.text.tokenize.words`: the whitespace split, the shortcuts for the most common runs
+//! (special cases, plain words, a word and one closing mark, numbers), built on the spot, then the
+//! affix algorithm (`affixes.rs`) for the rest, memoised. A run the affix rules here cannot settle
+//! (one that may be a URL) goes to the Python reference (`fallback`) once, and its tokens are
+//! memoised too.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
