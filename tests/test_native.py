@@ -45,9 +45,14 @@ def native_words(compiled):
 
 
 def _tokenizer(compiled, **memo):
+    """A compiled tokenizer as the engine builds it (affix rules included), with its own memo limits."""
     args = {"memo_max_chars": tokenize.MEMO_MAX_CHARS, "memo_size": 200_000, **memo}
     return compiled.Tokenizer(
-        tokenize.SPECIAL, "".join(sorted(tokenize._CLOSERS)), tokenize._chunk_tokens, **args
+        tokenize.SPECIAL,
+        "".join(sorted(tokenize._CLOSERS)),
+        tokenize._chunk_tokens,
+        affixes=native.affix_rules(),
+        **args,
     )
 
 

@@ -20,33 +20,33 @@ pub struct CharClasses {
 
 impl CharClasses {
     pub fn is_alpha(&mut self, py: Python<'_>, run: &str) -> PyResult<bool> {
-        if run.is_ascii() {
-            return Ok(!run.is_empty() && run.bytes().all(|b| b.is_ascii_alphabetic()));
-        }
-        Self::all(py, run, &mut self.alpha, "isalpha", |c| {
-            c.is_ascii_alphabetic()
-        })
+        Self::all(py, run, &mut self.alpha, "isalpha", u8::is_ascii_alphabetic)
     }
 
     pub fn is_alnum(&mut self, py: Python<'_>, run: &str) -> PyResult<bool> {
-        if run.is_ascii() {
-            return Ok(!run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()));
-        }
-        Self::all(py, run, &mut self.alnum, "isalnum", |c| {
-            c.is_ascii_alphanumeric()
-        })
+        Self::all(
+            py,
+            run,
+            &mut self.alnum,
+            "isalnum",
+            u8::is_ascii_alphanumeric,
+        )
     }
 
+    /// Every character of a non-empty `run` has the class (`method` of Python's str).
     fn all(
         py: Python<'_>,
         run: &str,
         known: &mut FxHashMap<char, bool>,
         method: &str,
-        ascii: fn(&char) -> bool,
+        ascii: fn(&u8) -> bool,
     ) -> PyResult<bool> {
+        if run.is_ascii() {
+            return Ok(!run.is_empty() && run.bytes().all(|b| ascii(&b)));
+        }
         for c in run.chars() {
             let yes = if c.is_ascii() {
-                ascii(&c)
+                ascii(&(c as u8))
             } else if let Some(&yes) = known.get(&c) {
                 yes
             } else {
@@ -60,7 +60,7 @@ impl CharClasses {
                 return Ok(false);
             }
         }
-        Ok(!run.is_empty())
+        Ok(true)
     }
 }
 

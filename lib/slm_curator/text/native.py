@@ -1,11 +1,11 @@
 """The filter stage's compiled kernels: the optional package slm-curator-native (Rust, in `native/`).
 
-Two hot spots of the filter pass run there with the Python reference's exact results: the tokenizer's
-whitespace split, memo table and common-case shortcuts (plain words, a word and one closing mark,
-numbers, special cases; every other run still goes through `tokenize._chunk_tokens`, the one place the
-spaCy rules live), and Gopher's n-gram statistics (`gopher_repetition.ngram_chars`). Without the
-package, or with `filter.engine=python`, the Python reference runs; tests/test_native.py holds the two
-to the same tokens and numbers.
+Two hot spots of the filter pass run there with the Python reference's exact results: the tokenizer
+(whitespace split, memo table, common-case shortcuts, then spaCy's affix algorithm over the
+per-character patterns `tokenize` derives from the exported rules, handed over by `affix_rules`; a run
+that may be a URL still goes to `tokenize._chunk_tokens`) and Gopher's n-gram statistics
+(`gopher_repetition.ngram_chars`). Without the package, or with `filter.engine=python`, the Python
+reference runs; tests/test_native.py holds the two to the same tokens and numbers.
 """
 
 from __future__ import annotations
