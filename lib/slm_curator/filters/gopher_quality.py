@@ -79,8 +79,9 @@ def clear_memo() -> None:
     _SHAPES.clear()
 
 
-def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozenset[str]) -> dict[str, float]:
-    n_words = len(tokens)
+def token_counts(tokens: list[str], stop_words: list[str]) -> tuple[int, int, int, int, int]:
+    """(symbol words, their characters, characters of all words, words with a letter, distinct stop
+    words present): what Gopher quality reads off the tokens, in one pass."""
     # Most tokens are plain words: str.isalpha settles them at C speed; only the rest needs a shape.
     others = list(filterfalse(str.isalpha, tokens))
     shapes = list(map(_SHAPES.get, others))
@@ -88,9 +89,19 @@ def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozense
         shapes = [_shape(w) if s is None else s for w, s in zip(others, shapes, strict=True)]
     n_symbols = shapes.count(SYMBOL)
     symbol_chars = sum(len(w) for w, s in zip(others, shapes, strict=True) if s == SYMBOL) if n_symbols else 0
+    alpha_words = len(tokens) - len(others) + shapes.count(LETTER)
+    stop_hits = len(_stop_words(tuple(stop_words)).intersection(tokens))
+    return n_symbols, symbol_chars, sum(map(len, tokens)), alpha_words, stop_hits
+
+
+def signals(
+    text: str, tokens: list[str], lines: list[str], stop_words: list[str], counts=None
+) -> dict[str, float]:
+    """`counts`: a `token_counts` with the same results (the compiled kernel); None: this module's."""
+    n_words = len(tokens)
+    n_symbols, symbol_chars, chars, alpha_words, stop_hits = (counts or token_counts)(tokens, stop_words)
     n_content = n_words - n_symbols
-    content_chars = sum(map(len, tokens)) - symbol_chars
-    alpha_words = n_words - len(others) + shapes.count(LETTER)
+    content_chars = chars - symbol_chars
     n_lines = len(lines) or 1
     return {
         "gopher_words": n_content,
@@ -100,7 +111,7 @@ def signals(text: str, tokens: list[str], lines: list[str], stop_words: frozense
         "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(("•", "-")) for ln in lines) / n_lines,
         "gopher_ellipsis_lines_ratio": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / n_lines,
         "gopher_alpha_words_ratio": alpha_words / n_words if n_words else 0.0,
-        "gopher_stop_words": len(stop_words.intersection(tokens)),
+        "gopher_stop_words": stop_hits,
     }
 
 
@@ -158,7 +169,7 @@ class GopherQuality(Family):
         ]
 
     def compute(self, doc: Document, cfg: GopherQualityConfig) -> dict[str, float]:
-        return signals(doc.text, doc.tokens, doc.lines, _stop_words(tuple(cfg.stop_words)))
+        return signals(doc.text, doc.tokens, doc.lines, cfg.stop_words, doc.engine.gopher_counts)
 
 
 FAMILY = GopherQuality()

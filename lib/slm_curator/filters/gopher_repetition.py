@@ -166,20 +166,26 @@ def _sizes(grams: dict[str, float]) -> list[int]:
     return sorted(int(k) for k in grams)
 
 
-def signals(text: str, tokens: list[str], cfg: GopherRepetitionConfig, ngrams=None) -> dict[str, float]:
-    """`ngrams`: an `ngram_chars` with the same results (the compiled kernel); None: this module's."""
-    n_chars = len(text) or 1
+def line_counts(text: str) -> tuple[int, int, int, int, int, int]:
+    """(paragraphs, repeated paragraphs, their characters, lines, repeated lines, their characters)."""
     paras = paragraphs(text)
-    para_dups, para_chars = duplicates(paras)
     lines = newline_lines(text)
-    line_dups, line_chars = duplicates(lines)
+    return len(paras), *duplicates(paras), len(lines), *duplicates(lines)
+
+
+def signals(text: str, tokens: list[str], cfg: GopherRepetitionConfig, engine=None) -> dict[str, float]:
+    """`engine`: kernels with the same results (`text.native.Engine`); None: this module's."""
+    n_chars = len(text) or 1
+    counts = engine.line_repetition if engine else line_counts
+    n_paras, para_dups, para_chars, n_lines, line_dups, line_chars = counts(text)
     out = {
-        "gopher_rep_dup_para_frac": para_dups / len(paras),
+        "gopher_rep_dup_para_frac": para_dups / n_paras,
         "gopher_rep_dup_para_char_frac": para_chars / n_chars,
-        "gopher_rep_dup_line_frac": line_dups / len(lines),
+        "gopher_rep_dup_line_frac": line_dups / n_lines,
         "gopher_rep_dup_line_char_frac": line_chars / n_chars,
     }
-    top, dup = (ngrams or ngram_chars)(tokens, _sizes(cfg.top_n_grams), _sizes(cfg.dup_n_grams))
+    ngrams = engine.ngram_chars if engine else ngram_chars
+    top, dup = ngrams(tokens, _sizes(cfg.top_n_grams), _sizes(cfg.dup_n_grams))
     for n, chars in top.items():
         out[f"gopher_rep_top_{n}_gram_char_frac"] = chars / n_chars
     for n, chars in dup.items():
@@ -226,7 +232,7 @@ class GopherRepetition(Family):
                 )
 
     def compute(self, doc: Document, cfg: GopherRepetitionConfig) -> dict[str, float]:
-        return signals(doc.text, doc.tokens, cfg, doc.ngram_chars)
+        return signals(doc.text, doc.tokens, cfg, doc.engine)
 
 
 FAMILY = GopherRepetition()
