@@ -94,7 +94,7 @@ def test_special_cases_alone_and_next_to_punctuation(native_words):
             assert native_words(text) == tokenize.words(text), text
 
 
-PIECES = ["word", "Word", "a", "I", "U.S.", "e.g.", "don't", "5", "4,500", "8:46", "0.3", "1.", ",", ".", "..",
+PIECES = ["3.14", "No.5", "A.B.", "1.2.3.4", "$9.99", "-2.5%", "x.Y", "word", "Word", "a", "I", "U.S.", "e.g.", "don't", "5", "4,500", "8:46", "0.3", "1.", ",", ".", "..",
           "...", "…", "!", "?", ";", ":", "'", '"', "(", ")", "[", "-", "--", "’s", "'s", "$", "€", "%", "km",
           "°C", "#", "@", "/", "http://a.b/c?d=1", "www.x.org", "café", "naïve", "Straße", "东京", "مرحبا", "²",
           "🥲", "\u0301", "ǅ", "ª", ":-)", ":)", "<3", "\u00a0", "\u2009", "\u3000", "\x1c", "\x85", " ", "\t",
@@ -201,6 +201,15 @@ def test_runs_no_shortcut_settles_are_split_by_the_compiled_affix_rules(compiled
     assert asked == []
     assert tokenizer.words("see example.com, e.g.x") == tokenize.words("see example.com, e.g.x")
     assert asked == ["example.com,", "e.g.x"]
+    # Runs the URL pattern cannot match are split here: numbers and abbreviations with dots (no dot
+    # before a lower-case or non-ASCII letter, fewer than three dots, no scheme, no "@").
+    asked.clear()
+    cells = "$9450.16 -33.4% (2.5) No.693360163 A.V. U.S.: 1.5x 3.14159, 10.5.2 X.Y.Z 5:30.2 ¥1.000,50 [1.2]"
+    assert tokenizer.words(cells) == tokenize.words(cells)
+    assert asked == []
+    maybe = "(10.0.0.1) 1.2.3.4. a.b user@x.io x://y é.ü 2.é 5.ab"  # IPv4-like, or a dot before a TLD letter
+    assert tokenizer.words(maybe) == tokenize.words(maybe)
+    assert asked == maybe.split()
 
 
 def test_threads_each_get_their_own_tokenizer(compiled):

