@@ -352,8 +352,8 @@ impl Model {
         }
         out.subwords = subwords;
         for (i, w) in words.into_iter().enumerate() {
-            // fastText's own table keeps the first of equal words; so does this.
-            out.ids.entry(w.into_boxed_slice()).or_insert(i as i32);
+            // fastText's own table keeps the last of equal words (each overwrites the slot); so does this.
+            out.ids.insert(w.into_boxed_slice(), i as i32);
         }
         let hashed_rows = if out.prune_size < 0 {
             out.bucket as i64
