@@ -9,25 +9,18 @@ use rustc_hash::FxHashSet;
 use crate::tokenizer::is_py_space;
 use crate::unicode_answers;
 
-const END_PUNCTUATION: [char; 5] = ['.', '?', '!', '"', '\''];
-const POLICY_KEYS: [&str; 3] = ["cookie", "policy", "terms"];
-const POLICY_PHRASES: [&str; 6] = [
-    "terms of use",
-    "privacy policy",
-    "cookie policy",
-    "uses cookies",
-    "use of cookies",
-    "use cookies",
-];
-
 /// Line counts (kept, long word, no terminal punctuation, few words, javascript, policy), sentences,
 /// lorem ipsum seen, curly bracket seen.
 type Counts = ([usize; 6], usize, bool, bool);
 
-/// One `C4Config`'s line rules and the sentence-terminal characters, built once.
+/// One `C4Config`'s line rules, the Python side's word lists and the sentence-terminal characters,
+/// built once.
 #[pyclass(module = "slm_curator_native", frozen)]
 pub struct C4Lines {
     terminals: FxHashSet<char>,
+    end_punctuation: Vec<char>,
+    policy_keys: Vec<String>,
+    policy_phrases: Vec<String>,
     no_terminal_punct: bool,
     min_words: usize,
     max_word_length: usize,
@@ -90,6 +83,9 @@ impl C4Lines {
     #[allow(clippy::too_many_arguments)]
     fn new(
         terminals: &str,
+        end_punctuation: &str,
+        policy_keys: Vec<String>,
+        policy_phrases: Vec<String>,
         no_terminal_punct: bool,
         min_words: usize,
         max_word_length: usize,
@@ -101,6 +97,9 @@ impl C4Lines {
     ) -> Self {
         Self {
             terminals: terminals.chars().collect(),
+            end_punctuation: end_punctuation.chars().collect(),
+            policy_keys,
+            policy_phrases,
             no_terminal_punct,
             min_words,
             max_word_length,
@@ -152,7 +151,8 @@ impl C4Lines {
                     tokens = words;
                 }
             }
-            if self.no_terminal_punct && (!line.ends_with(END_PUNCTUATION) || line.ends_with("..."))
+            if self.no_terminal_punct
+                && (!line.ends_with(self.end_punctuation.as_slice()) || line.ends_with("..."))
             {
                 counts[2] += 1;
                 continue;
@@ -173,8 +173,11 @@ impl C4Lines {
                 curly = true;
             }
             if self.policy
-                && POLICY_KEYS.iter().any(|k| lower.contains(k))
-                && POLICY_PHRASES.iter().any(|p| lower.contains(p))
+                && self.policy_keys.iter().any(|k| lower.contains(k.as_str()))
+                && self
+                    .policy_phrases
+                    .iter()
+                    .any(|p| lower.contains(p.as_str()))
             {
                 counts[5] += 1;
                 continue;

@@ -5,8 +5,8 @@
 //! fastText spends its time building a string and a hash-table probe per character n-gram of every
 //! word; here the n-gram hashes are extended byte by byte (FNV-1a is incremental), in-vocabulary words
 //! keep their n-gram rows from load time, and each row is added to the hidden vector as it is found.
-//! Only what LID-176 uses is read: hierarchical softmax, quantized or dense matrices; any other model
-//! is refused at load, and the Python side keeps fastText's own binding for it.
+//! Only what LID-176 uses is read: hierarchical softmax, a quantized input matrix, a dense output one;
+//! any other model is refused at load, and the Python side keeps fastText's own binding for it.
 
 use rustc_hash::FxHashMap;
 
@@ -89,28 +89,17 @@ impl Quantizer {
     }
 }
 
-enum Matrix {
-    Dense {
-        rows: usize,
-        cols: usize,
-        data: Vec<f32>,
-    },
-    Quant {
-        rows: usize,
-        codes: Vec<u8>,
-        pq: Quantizer,
-        norms: Option<(Vec<u8>, Quantizer)>,
-    },
+/// fastText's quantized matrix (`QuantMatrix`): each row a code per sub-vector, optionally scaled by
+/// a quantized norm.
+struct QuantMatrix {
+    rows: usize,
+    codes: Vec<u8>,
+    pq: Quantizer,
+    norms: Option<(Vec<u8>, Quantizer)>,
 }
 
-impl Matrix {
-    fn load_dense(r: &mut Reader) -> Result<Self, String> {
-        let rows = r.count("rows")?;
-        let cols = r.count("columns")?;
-        let data = r.f32s(rows.checked_mul(cols).ok_or("model too large")?)?;
-        Ok(Matrix::Dense { rows, cols, data })
-    }
-    fn load_quant(r: &mut Reader) -> Result<Self, String> {
+impl QuantMatrix {
+    fn load(r: &mut Reader) -> Result<Self, String> {
         let qnorm = r.u8()? != 0;
         let rows = r.count("rows")?;
         let _cols = r.count("columns")?;
@@ -126,78 +115,44 @@ impl Matrix {
         } else {
             None
         };
-        Ok(Matrix::Quant {
+        Ok(Self {
             rows,
             codes,
             pq,
             norms,
         })
     }
+
     fn cols(&self) -> usize {
-        match self {
-            Matrix::Dense { cols, .. } => *cols,
-            Matrix::Quant { pq, .. } => (pq.nsubq - 1) * pq.dsub + pq.lastdsub,
-        }
+        (self.pq.nsubq - 1) * self.pq.dsub + self.pq.lastdsub
     }
-    fn rows(&self) -> usize {
-        match self {
-            Matrix::Dense { rows, .. } | Matrix::Quant { rows, .. } => *rows,
-        }
-    }
-    fn norm(norms: &Option<(Vec<u8>, Quantizer)>, i: usize) -> f32 {
-        match norms {
+
+    /// `x += row i`, in fastText's order (`QuantMatrix::addRowToVector`, `ProductQuantizer::addcode`).
+    fn add_row(&self, x: &mut [f32], i: usize) {
+        let alpha = match &self.norms {
             Some((codes, npq)) => npq.centroid(0, codes[i])[0],
             None => 1.0,
-        }
-    }
-    /// `x += row i`, in fastText's order (`addRowToVector`, `ProductQuantizer::addcode`).
-    fn add_row(&self, x: &mut [f32], i: usize) {
-        match self {
-            Matrix::Dense { cols, data, .. } => {
-                for (xj, a) in x.iter_mut().zip(&data[i * cols..(i + 1) * cols]) {
-                    *xj += *a;
-                }
-            }
-            Matrix::Quant {
-                codes, pq, norms, ..
-            } => {
-                let alpha = Self::norm(norms, i);
-                let code = &codes[pq.nsubq * i..pq.nsubq * (i + 1)];
-                for (m, &c) in code.iter().enumerate() {
-                    let start = m * pq.dsub;
-                    for (n, v) in pq.centroid(m, c).iter().enumerate() {
-                        x[start + n] += alpha * v;
-                    }
-                }
+        };
+        let pq = &self.pq;
+        for (m, &c) in self.codes[pq.nsubq * i..pq.nsubq * (i + 1)]
+            .iter()
+            .enumerate()
+        {
+            let start = m * pq.dsub;
+            for (n, v) in pq.centroid(m, c).iter().enumerate() {
+                x[start + n] += alpha * v;
             }
         }
     }
-    /// Row i . x, in fastText's order (`dotRow`, `ProductQuantizer::mulcode`).
-    fn dot_row(&self, x: &[f32], i: usize) -> f32 {
-        match self {
-            Matrix::Dense { cols, data, .. } => {
-                let mut d = 0f32;
-                for (a, b) in data[i * cols..(i + 1) * cols].iter().zip(x) {
-                    d += a * b;
-                }
-                d
-            }
-            Matrix::Quant {
-                codes, pq, norms, ..
-            } => {
-                let alpha = Self::norm(norms, i);
-                let code = &codes[pq.nsubq * i..pq.nsubq * (i + 1)];
-                let mut res = 0f32;
-                for (m, &c) in code.iter().enumerate() {
-                    let start = m * pq.dsub;
-                    for (n, v) in pq.centroid(m, c).iter().enumerate() {
-                        res += x[start + n] * v;
-                    }
-                }
-                res * alpha
-            }
-        }
+}
+
+/// Row `i` of a dense row-major matrix . `x`, in fastText's order (`DenseMatrix::dotRow`).
+fn dot_row(data: &[f32], cols: usize, x: &[f32], i: usize) -> f32 {
+    let mut d = 0f32;
+    for (a, b) in data[i * cols..(i + 1) * cols].iter().zip(x) {
+        d += a * b;
     }
+    d
 }
 
 #[derive(Clone, Copy)]
@@ -218,8 +173,9 @@ pub struct Model {
     subwords: Vec<Vec<i32>>,
     prune_size: i64,
     prune: FxHashMap<i32, i32>,
-    input: Matrix,
-    output: Matrix,
+    input: QuantMatrix,
+    /// Dense, one row per internal node of the tree (`osz - 1` used).
+    output: Vec<f32>,
     tree: Vec<Node>,
     osz: usize,
     labels: Vec<String>,
@@ -305,20 +261,19 @@ impl Model {
             let second = r.i32()?;
             prune.insert(first, second);
         }
-        let input = if r.u8()? != 0 {
-            Matrix::load_quant(&mut r)?
-        } else {
-            Matrix::load_dense(&mut r)?
-        };
-        let output = if r.u8()? != 0 {
-            Matrix::load_quant(&mut r)?
-        } else {
-            Matrix::load_dense(&mut r)?
-        };
+        if r.u8()? == 0 {
+            return Err("only quantized fastText models (.ftz) are read here".into());
+        }
+        let input = QuantMatrix::load(&mut r)?;
+        if r.u8()? != 0 {
+            return Err("fastText models with a quantized output matrix are not read here".into());
+        }
         let osz = nlabels as usize;
-        if output.rows() != osz || output.cols() != dim {
+        let (rows, cols) = (r.count("rows")?, r.count("columns")?);
+        if rows != osz || cols != dim {
             return Err("fastText output rows differ from the labels".into());
         }
+        let output = r.f32s(rows.checked_mul(cols).ok_or("model too large")?)?;
         let labels = words[nwords as usize..]
             .iter()
             .map(|w| String::from_utf8_lossy(w).into_owned())
@@ -361,16 +316,12 @@ impl Model {
             out.prune.values().map(|&v| v as i64 + 1).max().unwrap_or(0)
         };
         if out.prune.values().any(|&v| v < 0)
-            || nwords as i64 + hashed_rows > out.input.rows() as i64
-            || out.input_cols() != dim
+            || nwords as i64 + hashed_rows > out.input.rows as i64
+            || out.input.cols() != dim
         {
             return Err("fastText input rows fewer than the dictionary needs".into());
         }
         Ok(out)
-    }
-
-    fn input_cols(&self) -> usize {
-        self.input.cols()
     }
 
     /// The input rows of `token`'s character n-grams (fastText's `computeSubwords` over `<token>`,
@@ -521,7 +472,7 @@ impl Model {
             *best = Some((score, node));
             return Ok(());
         }
-        let dot = self.output.dot_row(hidden, node - self.osz);
+        let dot = dot_row(&self.output, self.dim, hidden, node - self.osz);
         if dot.is_nan() {
             return Err("fastText encountered NaN".into());
         }

@@ -57,22 +57,20 @@ impl FastText {
     /// (label, probability) of the top label of one line, or None when fastText predicts nothing.
     #[pyo3(signature = (text, threshold = 0.0))]
     fn predict(&self, text: &str, threshold: f32) -> PyResult<Option<(String, f32)>> {
-        let top = self
-            .model
-            .predict(text, threshold)
-            .map_err(pyo3::exceptions::PyValueError::new_err)?;
-        Ok(top.map(|(label, p)| (label.to_string(), p)))
+        to_python(self.model.predict(text, threshold))
     }
 
     /// `predict(" ".join(text.split()))` without building that line.
     #[pyo3(signature = (text, threshold = 0.0))]
     fn predict_words(&self, text: &str, threshold: f32) -> PyResult<Option<(String, f32)>> {
-        let top = self
-            .model
-            .predict_words(text, threshold)
-            .map_err(pyo3::exceptions::PyValueError::new_err)?;
-        Ok(top.map(|(label, p)| (label.to_string(), p)))
+        to_python(self.model.predict_words(text, threshold))
     }
+}
+
+/// fastText's top label and probability, or its error, as Python sees them.
+fn to_python(top: Result<Option<(&str, f32)>, String>) -> PyResult<Option<(String, f32)>> {
+    let top = top.map_err(pyo3::exceptions::PyValueError::new_err)?;
+    Ok(top.map(|(label, p)| (label.to_string(), p)))
 }
 
 /// (top, dup): characters in the most frequent n-gram times its count, for each n in `top`, and in

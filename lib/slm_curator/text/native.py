@@ -142,9 +142,12 @@ def _bad_words(tokens: list[str], language: str) -> int:
 
 @lru_cache(maxsize=8)
 def _c4_lines(settings: tuple):
+    from slm_curator.filters import c4
     from slm_curator.text.tokenize import sentence_terminals
 
-    return load().C4Lines("".join(sorted(sentence_terminals())), *settings)
+    terminals = "".join(sorted(sentence_terminals()))
+    policy = (list(c4.POLICY_KEYS), list(c4.POLICY_PHRASES))
+    return load().C4Lines(terminals, "".join(c4.END_PUNCTUATION), *policy, *settings)
 
 
 def _c4_clean(lines: list[str], line_tokens: list[list[str]], cfg) -> tuple[str, dict[str, float]]:
