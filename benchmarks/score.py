@@ -192,6 +192,17 @@ def words_arms(args) -> int:
     return 0
 
 
+def cpu_features() -> list[str]:
+    """The vector extensions that decide which CPU arm wins (int8 gains need VNNI)."""
+    try:
+        flags = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+    have = set(flags.split(":", 1)[1].split())
+    return [f for f in wanted if f in have]
+
+
 def flops_per_token(folder: Path, seq: int) -> float:
     config = json.loads((folder / "config.json").read_text())
     d, layers, ff = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
@@ -285,6 +296,8 @@ def main() -> int:
         )
         t = stage_arm(spark, docs, sc, resolved, 1, reps)
         label = backend + (f" {precision}" if precision != "float32" else "")
+        if (backend, precision) == ("onnx", "float32"):
+            label += " (score.backend auto, the CPU default)"
         add(
             f"stage UDF {label}, first 256 tokens",
             t,
@@ -294,7 +307,9 @@ def main() -> int:
     full = resolved.model.encoder
     enc.spec = full  # the tokenizer alone counts the whole-document chunks
     tokens_full = sum(len(p) for p in enc.chunks(docs)[0])
-    for backend, precision in [("torch", "float32")] + ([] if cuda else [("onnx", "int8")]):
+    for backend, precision in [("torch", "float32")] + (
+        [] if cuda else [("onnx", "float32"), ("onnx", "int8")]
+    ):
         sc = dataclasses.replace(
             cfg.score, backend=backend, device=device, precision=precision, threads=1 if not cuda else 0
         )
@@ -307,6 +322,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores"
         + (f", {torch.cuda.get_device_name(0)}" if cuda else ""),
+        "cpu_features": cpu_features(),
         "documents": len(docs),
         "source": str(DATA.relative_to(ROOT.parent)),
         "repeats": reps,

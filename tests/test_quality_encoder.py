@@ -101,7 +101,7 @@ def test_order_and_batching_do_not_change_a_documents_vector(torch_encoder, text
 
 def test_onnx_backend_gives_the_torch_vectors(torch_encoder, texts, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # exported fresh into this test's cache
-    onnx = Encoder(EncoderSpec(max_chunks=4), backend="onnx", batch_tokens=4096, threads=2)
+    onnx = Encoder(EncoderSpec(max_chunks=4), device="cpu", batch_tokens=4096, threads=2)  # auto
     assert onnx.backend == "onnx"
     assert list((tmp_path / "slm-curator" / "onnx").glob("*.onnx"))
     a, b = torch_encoder.embed(texts), onnx.embed(texts)

@@ -11,6 +11,7 @@ from slm_curator.errors import ConfigError
 from slm_curator.quality.annotate import annotation_messages, parse_score
 from slm_curator.quality.encoder import (
     EncoderSpec,
+    choose_backend,
     chunk_ids,
     length_batches,
     pool_chunks,
@@ -66,6 +67,31 @@ def test_a_tokens_chunked_spec_keeps_its_stored_form_and_a_words_one_records_its
     words = EncoderSpec(chunking="words", chunk_words=64).to_dict()
     assert words["chunking"] == "words" and words["chunk_words"] == 64
     assert EncoderSpec(**words) == EncoderSpec(chunking="words", chunk_words=64)
+
+
+def test_auto_backend_is_torch_on_cuda_onnx_runtime_on_cpu_and_torch_without_it():
+    assert choose_backend("auto", "auto", cuda=True, onnx=True) == ("torch", "cuda")
+    assert choose_backend("auto", "auto", cuda=False, onnx=True) == ("onnx", "cpu")
+    assert choose_backend("auto", "cpu", cuda=True, onnx=True) == ("onnx", "cpu")
+    assert choose_backend("auto", "auto", cuda=False, onnx=False) == ("torch", "cpu")
+    assert choose_backend("torch", "auto", cuda=False, onnx=True) == ("torch", "cpu")
+    assert choose_backend("torch", "auto", cuda=True, onnx=True) == ("torch", "cuda")
+    assert choose_backend("onnx", "auto", cuda=True, onnx=True) == ("onnx", "cpu")
+
+
+def test_model_cache_falls_back_to_the_temp_dir_when_home_cannot_be_written(tmp_path, monkeypatch):
+    from slm_curator.quality.encoder import _cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert _cache_dir() == tmp_path / "cache" / "slm-curator" / "onnx" and _cache_dir().is_dir()
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))  # a HOME no one can write under
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    assert _cache_dir().is_relative_to(tmp_path / "tmp") and _cache_dir().is_dir()
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -2,8 +2,8 @@
 second one: `SLM_SPARK_LINE=3.5 scripts/test.sh tests/test_spark_lines.py ...`, see .ci/run).
 
 One run of the main job's Spark stages as a user starts it (a subprocess, its own JVM with the jars of
-its line): ingest, filter, dedup, score, the gates after each, export; then a re-run on the other CPU
-score backend (ONNX Runtime), where ingest, filter and dedup must add nothing and score, its config
+its line): ingest, filter, dedup, score (ONNX Runtime, the default on CPU), the gates after each,
+export; then a re-run on the other CPU score backend (torch), where ingest, filter and dedup must add nothing and score, its config
 changed, must rescore every document to the same scores. (A re-run with nothing changed adding nothing
 at score is tested in-process: tests/test_quality_stage.py, tests/test_notebooks.py.)
 """
@@ -59,9 +59,9 @@ def test_spark_stages_run_end_to_end_and_a_rerun_on_the_other_backend_rescores_o
         t = to_arrow(str(tables / "scored"), columns=["doc_id", "quality_score"]).to_pylist()
         return {r["doc_id"]: r["quality_score"] for r in t}
 
-    torch_scores = scores()
-    assert len(torch_scores) == scored and all(0.0 <= v <= 5.0 for v in torch_scores.values())
-    assert len(set(torch_scores.values())) > 1
+    auto_scores = scores()  # score.backend auto: ONNX Runtime on a machine without CUDA
+    assert len(auto_scores) == scored and all(0.0 <= v <= 5.0 for v in auto_scores.values())
+    assert len(set(auto_scores.values())) > 1
     checks = to_arrow(str(tables / "dq_results"), columns=["table", "success", "severity"]).to_pylist()
     gated = {c["table"].rsplit("/", 1)[-1].rsplit(".", 1)[-1] for c in checks}
     assert {"documents", "filtered", "deduped", "scored"} <= gated, gated
@@ -69,11 +69,11 @@ def test_spark_stages_run_end_to_end_and_a_rerun_on_the_other_backend_rescores_o
     assert not errors, errors
     assert list((tmp_path / "data").rglob("train-*.bin")), "export wrote no shards"
 
-    onnx = _run(tmp_path, corpus, "score.backend=onnx", stages="ingest,filter,dedup,score")
-    assert onnx.returncode == 0, onnx.stderr[-4000:]
+    torch = _run(tmp_path, corpus, "score.backend=torch", stages="ingest,filter,dedup,score")
+    assert torch.returncode == 0, torch.stderr[-4000:]
     for stage in ("ingest", "filter", "dedup"):
-        assert _rows(onnx.stdout, stage)[2] == 0, (stage, onnx.stdout[-3000:])
-    assert _rows(onnx.stdout, "score")[2] == scored  # a changed backend is a changed config: rescored
-    onnx_scores = scores()
-    assert onnx_scores.keys() == torch_scores.keys()
-    assert max(abs(onnx_scores[k] - torch_scores[k]) for k in torch_scores) < 1e-4
+        assert _rows(torch.stdout, stage)[2] == 0, (stage, torch.stdout[-3000:])
+    assert _rows(torch.stdout, "score")[2] == scored  # a changed backend is a changed config: rescored
+    torch_scores = scores()
+    assert torch_scores.keys() == auto_scores.keys()
+    assert max(abs(auto_scores[k] - torch_scores[k]) for k in torch_scores) < 1e-4

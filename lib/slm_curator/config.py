@@ -586,11 +586,13 @@ class ScoreConfig:
     text_column: str = "text_clean"
     # Empty: the package's default model; else a model folder or MLflow URI (models:/name@alias).
     model: str = ""
-    # torch (CUDA bf16 when present, else CPU), onnx (ONNX Runtime on CPU; with precision int8 the
-    # fastest CPU choice measured, see the README's "Scoring speed") or sparknlp (Spark NLP's
-    # E5Embeddings in the JVM, no Python worker; needs a model chunked by words, by default the
-    # package's default_model_words; its jar joins spark.packages by itself).
-    backend: Literal["torch", "onnx", "sparknlp"] = "torch"
+    # auto (torch in bfloat16 on CUDA when present; else ONNX Runtime on CPU, the same vectors
+    # faster, or torch where onnxruntime is not installed), torch (CUDA bf16 when present, else CPU),
+    # onnx (ONNX Runtime on CPU; with precision int8 the fastest CPU choice measured, see the README's
+    # "Scoring speed") or sparknlp (Spark NLP's E5Embeddings in the JVM, no Python worker; needs a
+    # model chunked by words, by default the package's default_model_words; its jar joins
+    # spark.packages by itself).
+    backend: Literal["auto", "torch", "onnx", "sparknlp"] = "auto"
     # Torch device: auto is CUDA when present.
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Encoder precision on CPU: float32 (scores as trained) or int8 (torch: dynamic int8 on the
