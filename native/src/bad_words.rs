@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use crate::unicode_answers;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::PyList;
 use rustc_hash::FxHashMap;
 
 /// One language's list, built once: single-token entries and phrases by their first token.
@@ -33,11 +33,8 @@ impl BadWords {
 
     /// Matches in `tokens` (each phrase counted at every position it starts, overlaps included).
     fn count(&self, py: Python<'_>, tokens: &Bound<'_, PyList>) -> PyResult<usize> {
-        let mut lowered: Vec<Cow<'_, str>> = Vec::with_capacity(tokens.len());
-        let mut objects = Vec::with_capacity(tokens.len());
-        for item in tokens.iter() {
-            objects.push(item.cast_into::<PyString>()?);
-        }
+        let objects = crate::py_strings(tokens)?;
+        let mut lowered: Vec<Cow<'_, str>> = Vec::with_capacity(objects.len());
         for token in &objects {
             lowered.push(unicode_answers::lower(py, token.to_str()?)?);
         }

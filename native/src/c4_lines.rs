@@ -49,10 +49,7 @@ impl C4Lines {
     /// `tokenize.count_sentences`: a sentence ends at a terminal token; the next token that is neither
     /// terminal nor punctuation starts another.
     fn sentences(&self, py: Python<'_>, tokens: &Bound<'_, PyList>) -> PyResult<usize> {
-        let mut texts = Vec::with_capacity(tokens.len());
-        for item in tokens.iter() {
-            texts.push(item.cast_into::<PyString>()?);
-        }
+        let texts = crate::py_strings(tokens)?;
         let words: Vec<&str> = texts.iter().map(|t| t.to_str()).collect::<PyResult<_>>()?;
         if words.is_empty() {
             return Ok(0);

@@ -67,6 +67,13 @@ impl FastText {
     }
 }
 
+/// The items of a list of `str` (a TypeError for any other item); each gives its `&str` without a copy.
+pub(crate) fn py_strings<'py>(list: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, PyString>>> {
+    list.iter()
+        .map(|item| Ok(item.cast_into::<PyString>()?))
+        .collect()
+}
+
 /// fastText's top label and probability, or its error, as Python sees them.
 fn to_python(top: Result<Option<(&str, f32)>, String>) -> PyResult<Option<(String, f32)>> {
     let top = top.map_err(pyo3::exceptions::PyValueError::new_err)?;
@@ -83,10 +90,7 @@ fn ngram_chars<'py>(
     top: Vec<usize>,
     dup: Vec<usize>,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
-    let mut words: Vec<Bound<'py, PyString>> = Vec::with_capacity(tokens.len());
-    for item in tokens.iter() {
-        words.push(item.cast_into::<PyString>()?);
-    }
+    let words = py_strings(tokens)?;
     let mut texts: Vec<&str> = Vec::with_capacity(words.len());
     let mut lengths: Vec<usize> = Vec::with_capacity(words.len());
     for w in &words {

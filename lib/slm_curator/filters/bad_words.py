@@ -64,9 +64,9 @@ def load(language: str) -> WordList | None:
     return WordList(frozenset(single), {k: tuple(v) for k, v in phrases.items()}, None)
 
 
-def count(tokens: list[str], text: str, language: str, default_language: str = "en", kernel=None) -> int:
-    """Matches of the document language's list (or the default list when it has none). `kernel`: a
-    `count_tokens` by language with the same results (the compiled engine's); None: this module's."""
+def count(tokens: list[str], text: str, language: str, default_language: str = "en", engine=None) -> int:
+    """Matches of the document language's list (or the default list when it has none). `engine`:
+    kernels with the same results (`text.native.Engine`); None: this module's."""
     if load(language) is None:
         language = default_language
     wl = load(language)
@@ -74,7 +74,12 @@ def count(tokens: list[str], text: str, language: str, default_language: str = "
         return 0
     if wl.substring is not None:
         return len(wl.substring.findall(text.lower()))
-    return kernel(tokens, language) if kernel else count_tokens(tokens, wl)
+    return (engine.bad_words if engine else count_listed)(tokens, language)
+
+
+def count_listed(tokens: list[str], language: str) -> int:
+    """`count_tokens` with `language`'s token list."""
+    return count_tokens(tokens, load(language))
 
 
 def count_tokens(tokens: list[str], wl: WordList) -> int:
@@ -118,7 +123,7 @@ class BadWords(Family):
 
     def compute(self, doc: Document, cfg: BadWordsConfig) -> dict[str, float]:
         lang = doc.language if doc.language != "unknown" else cfg.default_language
-        return {"bad_words": count(doc.tokens, doc.text, lang, cfg.default_language, doc.engine.bad_words)}
+        return {"bad_words": count(doc.tokens, doc.text, lang, cfg.default_language, doc.engine)}
 
 
 FAMILY = BadWords()

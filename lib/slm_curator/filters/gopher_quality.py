@@ -95,11 +95,12 @@ def token_counts(tokens: list[str], stop_words: list[str]) -> tuple[int, int, in
 
 
 def signals(
-    text: str, tokens: list[str], lines: list[str], stop_words: list[str], counts=None
+    text: str, tokens: list[str], lines: list[str], stop_words: list[str], engine=None
 ) -> dict[str, float]:
-    """`counts`: a `token_counts` with the same results (the compiled kernel); None: this module's."""
+    """`engine`: kernels with the same results (`text.native.Engine`); None: this module's."""
     n_words = len(tokens)
-    n_symbols, symbol_chars, chars, alpha_words, stop_hits = (counts or token_counts)(tokens, stop_words)
+    counts = engine.gopher_counts if engine else token_counts
+    n_symbols, symbol_chars, chars, alpha_words, stop_hits = counts(tokens, stop_words)
     n_content = n_words - n_symbols
     content_chars = chars - symbol_chars
     n_lines = len(lines) or 1
@@ -169,7 +170,7 @@ class GopherQuality(Family):
         ]
 
     def compute(self, doc: Document, cfg: GopherQualityConfig) -> dict[str, float]:
-        return signals(doc.text, doc.tokens, doc.lines, cfg.stop_words, doc.engine.gopher_counts)
+        return signals(doc.text, doc.tokens, doc.lines, cfg.stop_words, doc.engine)
 
 
 FAMILY = GopherQuality()

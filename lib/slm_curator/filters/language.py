@@ -112,16 +112,16 @@ def fasttext_top(text: str) -> tuple[str, float] | None:
     return (labels[0], float(scores[0])) if labels else None
 
 
-def detect(text: str, cfg: LanguageConfig, fasttext_top=fasttext_top) -> tuple[str, float]:
+def detect(text: str, cfg: LanguageConfig, engine=None) -> tuple[str, float]:
     """(ISO 639-1 code, confidence in [0, 1]); ('unknown', 0.0) when nothing is detectable.
 
-    `fasttext_top`: the function giving fastText's top label for a text's words (the compiled engine's
-    gives the binding's labels and probabilities bit for bit)."""
+    `engine`: kernels with the same results (`text.native.Engine`: the compiled fastText reader gives
+    the binding's labels and probabilities bit for bit); None: fastText's own binding."""
     head = text[: cfg.max_chars]
     if not head.strip():
         return "unknown", 0.0
     if cfg.backend == "fasttext":
-        top = fasttext_top(head)
+        top = (engine.fasttext_top if engine else fasttext_top)(head)
         if top is None:
             return "unknown", 0.0
         return top[0].removeprefix("__label__"), min(top[1], 1.0)
@@ -155,7 +155,7 @@ class Language(Family):
         return ["language_not_kept", "language_low_confidence"] if cfg.keep else []
 
     def compute(self, doc: Document, cfg: LanguageConfig) -> dict[str, float]:
-        doc.language, doc.language_score = detect(doc.text, cfg, doc.engine.fasttext_top)
+        doc.language, doc.language_score = detect(doc.text, cfg, doc.engine)
         return {}
 
     def decide(

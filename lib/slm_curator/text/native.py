@@ -175,15 +175,16 @@ class Engine:
     words: Callable[[str], list[str]]
     ngram_chars: Callable[[list[str], list[int], list[int]], tuple[dict[int, int], dict[int, int]]]
     fasttext_top: Callable[[str], tuple[str, float] | None]
-    gopher_counts: Callable[[list[str], list[str]], tuple[int, int, int, int, int]] | None
-    # (tokens, language) -> matches of that language's token list; None: `bad_words.count_tokens`.
-    bad_words: Callable[[list[str], str], int] | None
+    gopher_counts: Callable[[list[str], list[str]], tuple[int, int, int, int, int]]
+    # (tokens, language) -> matches of that language's token list (`bad_words.count_listed`).
+    bad_words: Callable[[list[str], str], int]
     line_repetition: Callable[[str], tuple[int, int, int, int, int, int]]
     c4_clean: Callable[[list[str], list[list[str]], Any], tuple[str, dict[str, float]]]
 
 
 def engine(choice: str) -> Engine:
     """`auto`: compiled when installed, else Python; `native`: compiled or a ConfigError; `python`."""
+    from slm_curator.filters.bad_words import count_listed
     from slm_curator.filters.c4 import clean
     from slm_curator.filters.gopher_quality import token_counts
     from slm_curator.filters.gopher_repetition import line_counts, ngram_chars
@@ -200,7 +201,9 @@ def engine(choice: str) -> Engine:
                 "its wheel; it needs a Rust toolchain), which this Python cannot import; "
                 f"allowed values: {', '.join(ENGINES)} (auto and python run the Python engine, same results)"
             )
-        return Engine("python", words, ngram_chars, fasttext_top, token_counts, None, line_counts, clean)
+        return Engine(
+            "python", words, ngram_chars, fasttext_top, token_counts, count_listed, line_counts, clean
+        )
     return Engine(
         "native",
         _words,
